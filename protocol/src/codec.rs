@@ -1,0 +1,176 @@
+//! The sans-I/O decoder: bytes in, in any chunking; whole frames out.
+
+use bytes::{Buf, BytesMut};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::frame::{Frame, Header, DEFAULT_MAX_PAYLOAD, HEADER_LEN};
+
+/// Turns a byte stream, received in chunks of any size, into frames.
+///
+/// A pure state machine over the caller's buffer, after tokio-util's
+/// length-delimited codec: in state `Head` it waits for [`HEADER_LEN`] bytes,
+/// checks the announced length against the maximum **before** anything else
+/// happens, then in state `Data` waits for the whole payload. `Ok(None)`
+/// means "need more bytes"; `Err` means the stream is corrupt and should be
+/// closed. The decoder never reserves memory because of what a header
+/// claims: the buffer grows only with bytes actually received.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use protocol::{Decoder, Frame};
+///
+/// let mut decoder = Decoder::new();
+/// // A Stdout frame "hi", arriving in two pieces: half a header first.
+/// let mut buf = BytesMut::from(&[0u8, 0, 0][..]);
+/// assert_eq!(decoder.decode(&mut buf)?, None);
+/// buf.extend_from_slice(&[2, 0x20, b'h', b'i']);
+/// assert_eq!(decoder.decode(&mut buf)?, Some(Frame::Stdout("hi".into())));
+/// assert!(buf.is_empty());
+/// # Ok::<(), protocol::DecodeError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    max_payload: usize,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Head,
+    Data(Header),
+}
+
+impl Default for Decoder {
+    fn default() -> Decoder {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder accepting payloads up to [`DEFAULT_MAX_PAYLOAD`] (1 MiB).
+    pub fn new() -> Decoder {
+        Decoder::with_max_payload(DEFAULT_MAX_PAYLOAD)
+    }
+
+    /// A decoder accepting payloads up to `max_payload` bytes.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use protocol::{DecodeError, Decoder};
+    ///
+    /// let mut decoder = Decoder::with_max_payload(4);
+    /// let mut buf = BytesMut::from(&[0u8, 0, 0, 5, 0x20][..]);
+    /// assert_eq!(
+    ///     decoder.decode(&mut buf),
+    ///     Err(DecodeError::FrameTooLarge { len: 5, max: 4 })
+    /// );
+    /// ```
+    pub fn with_max_payload(max_payload: usize) -> Decoder {
+        Decoder {
+            max_payload,
+            state: State::Head,
+        }
+    }
+
+    /// The largest payload this decoder accepts.
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    /// Whether the decoder is between frames (no partial header or payload
+    /// consumed). A stream that ends here ended cleanly.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Head)
+    }
+
+    /// Decodes one frame from the front of `src`, consuming its bytes.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        let header = match self.state {
+            State::Data(header) => header,
+            State::Head => {
+                let Some(head) = src.get(..HEADER_LEN) else {
+                    return Ok(None);
+                };
+                let head: &[u8; HEADER_LEN] = head.try_into().expect("slice of HEADER_LEN");
+                let header = Header::parse(head)?;
+                if header.len as u64 > self.max_payload as u64 {
+                    return Err(DecodeError::FrameTooLarge {
+                        len: u64::from(header.len),
+                        max: self.max_payload,
+                    });
+                }
+                src.advance(HEADER_LEN);
+                self.state = State::Data(header);
+                header
+            }
+        };
+        // Checked against max_payload above, so this fits usize.
+        let len = header.len as usize;
+        if src.len() < len {
+            return Ok(None);
+        }
+        self.state = State::Head;
+        let payload = src.split_to(len).freeze();
+        Frame::decode_payload(header.frame_type, payload).map(Some)
+    }
+
+    /// Whether `src` holds the start of a frame that was cut off: the stream
+    /// ended mid-frame if this is true at end of input.
+    pub fn has_partial(&self, src: &BytesMut) -> bool {
+        !self.is_idle() || !src.is_empty()
+    }
+}
+
+/// Encodes frames into a caller's buffer, refusing payloads over the peer's
+/// maximum so that nothing is sent the other side must reject.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use protocol::{Encoder, Frame};
+///
+/// let encoder = Encoder::with_max_payload(4);
+/// let mut buf = BytesMut::new();
+/// encoder.encode(&Frame::Stdout("abcd".into()), &mut buf)?;
+/// assert!(encoder.encode(&Frame::Stdout("abcde".into()), &mut buf).is_err());
+/// assert_eq!(buf.len(), 5 + 4);
+/// # Ok::<(), protocol::EncodeError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Encoder {
+    max_payload: usize,
+}
+
+impl Default for Encoder {
+    fn default() -> Encoder {
+        Encoder::new()
+    }
+}
+
+impl Encoder {
+    /// An encoder for peers with the default maximum (1 MiB).
+    pub fn new() -> Encoder {
+        Encoder::with_max_payload(DEFAULT_MAX_PAYLOAD)
+    }
+
+    /// An encoder for peers accepting payloads up to `max_payload` bytes.
+    pub fn with_max_payload(max_payload: usize) -> Encoder {
+        Encoder { max_payload }
+    }
+
+    /// The largest payload this encoder writes.
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    /// Appends `frame` to `dst`, or fails writing nothing.
+    pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        let len = frame.payload_len();
+        if len > self.max_payload {
+            return Err(EncodeError::PayloadTooLarge {
+                len,
+                max: self.max_payload,
+            });
+        }
+        frame.encode(dst)
+    }
+}
