@@ -1,0 +1,432 @@
+//! `udp-echo ping`: RTT, loss, duplicates and reordering against any RFC 862
+//! echo server.
+//!
+//! # Design
+//!
+//! * Each probe is a [`crate::probe`] header plus padding up to `--size`, so
+//!   a plain echo server (socat, inetd) returns all we need; the server needs
+//!   no cooperation and no clock.
+//! * The accounting is [`crate::stats::Tracker`], a pure state machine; this
+//!   module only does the sending, waiting and printing.
+//! * The socket is connected ([`crate::client::connect`]): an ICMP port
+//!   unreachable surfaces as `ECONNREFUSED` and is charged to the oldest
+//!   pending probe as *refused*, never as loss.
+//! * **Never stalls on loss.** With `--interval MS` probes leave on a fixed
+//!   schedule whatever comes back, and the wait is `poll(2)` until the next
+//!   send or the earliest time-out. With `--interval 0` (ping-pong, as
+//!   `sockperf ping-pong`) the next probe leaves as soon as the reply or the
+//!   time-out of the previous one arrives, and the wait is a single blocking
+//!   `recv` with `SO_RCVTIMEO` (one system call per reply: this mode is the
+//!   latency measurement, and an extra `poll` would be in it).
+//! * Ctrl-C sets a flag; `poll` and a `recv` with a time-out both return
+//!   `EINTR` on a signal, so the summary is printed at once.
+//! * RTT is the full round trip, receiver clock minus the send time carried
+//!   in the probe, both from one monotonic clock (not RTT/2).
+
+use crate::probe::{self, Probe, HEADER_LEN};
+use crate::stats::{Reply, Summary, Tracker};
+use crate::{sys, Error};
+use serde::Serialize;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Default `--size`: bytes per probe.
+pub const DEFAULT_SIZE: usize = 64;
+/// Default `--interval` in milliseconds.
+pub const DEFAULT_INTERVAL_MS: u64 = 1000;
+
+/// What `ping` is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingConfig {
+    /// The echo server.
+    pub target: SocketAddr,
+    /// Probes to send; `None`: until stopped.
+    pub count: Option<u64>,
+    /// Gap between probes; zero is ping-pong.
+    pub interval: Duration,
+    /// Bytes per probe, header included.
+    pub size: usize,
+    /// How long a probe waits for its reply before it counts as lost.
+    pub timeout: Duration,
+    /// No live lines.
+    pub quiet: bool,
+}
+
+/// The `--json` document: the configuration and every figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct PingReport {
+    /// The echo server.
+    pub target: SocketAddr,
+    /// Bytes per probe.
+    pub size: usize,
+    /// `--interval` in milliseconds.
+    pub interval_ms: u64,
+    /// `--timeout` in milliseconds.
+    pub timeout_ms: u64,
+    /// The figures.
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+impl PingConfig {
+    /// Checks the bounds: the probe must hold its header and fit one
+    /// datagram, and ping-pong needs a time-out.
+    pub fn validate(&self) -> Result<(), Error> {
+        let max = sys::max_payload(&self.target);
+        if self.size < HEADER_LEN || self.size > max {
+            return Err(Error::Usage(format!(
+                "--size {} is outside {HEADER_LEN}..={max} (probe header .. largest datagram)",
+                self.size
+            )));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::Usage("--timeout must be at least 1 ms".into()));
+        }
+        Ok(())
+    }
+
+    /// Wraps a summary with this configuration.
+    pub fn report(&self, summary: Summary) -> PingReport {
+        PingReport {
+            target: self.target,
+            size: self.size,
+            interval_ms: ms(self.interval),
+            timeout_ms: ms(self.timeout),
+            summary,
+        }
+    }
+}
+
+enum Wait {
+    Data(usize),
+    Nothing,
+    Refused,
+}
+
+/// Runs the probes; live lines go to `out` unless `quiet`. Returns when
+/// `count` probes are answered or timed out, or at once when `stop` is set.
+///
+/// ```
+/// use std::{sync::atomic::AtomicBool, time::Duration};
+/// use udp_echo::ping::{ping, PingConfig};
+/// # let server = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// # let target = server.local_addr()?;
+/// # std::thread::spawn(move || loop { let mut b = [0; 128];
+/// #     let (n, from) = server.recv_from(&mut b).unwrap(); server.send_to(&b[..n], from).unwrap(); });
+/// let cfg = PingConfig { target, count: Some(3), interval: Duration::ZERO, size: 64,
+///                        timeout: Duration::from_secs(5), quiet: true };
+/// let s = ping(&cfg, &AtomicBool::new(false), &mut std::io::sink())?;
+/// assert_eq!((s.sent, s.received), (3, 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<Summary, Error> {
+    cfg.validate()?;
+    let sock = crate::client::connect(cfg.target)?;
+    let fd = sock.as_raw_fd();
+    let pingpong = cfg.interval.is_zero();
+    if pingpong {
+        sock.set_read_timeout(Some(cfg.timeout))
+            .map_err(|e| Error::io("set time-out", e))?;
+    }
+    let session = probe::random_session();
+    let start = Instant::now();
+    let now_ns = || u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let interval_ns = u64::try_from(cfg.interval.as_nanos()).unwrap_or(u64::MAX);
+    let timeout_ms = ms(cfg.timeout);
+    let mut tracker = Tracker::new(u64::try_from(cfg.timeout.as_nanos()).unwrap_or(u64::MAX));
+    let mut probe_buf = vec![0u8; cfg.size];
+    let mut reply = vec![0u8; sys::MAX_UDP_V6 + 1];
+    let mut next_send = 0u64;
+    let mut seq = 0u64;
+    let target = cfg.target;
+    // Live lines are best effort: a closed stdout must not stop the count.
+    let mut say = |line: std::fmt::Arguments<'_>| {
+        if !cfg.quiet {
+            let _ = writeln!(out, "{line}");
+        }
+    };
+
+    while !stop.load(Ordering::SeqCst) {
+        let now = now_ns();
+        for lost in tracker.expire(now) {
+            say(format_args!("seq={lost}: no reply within {timeout_ms} ms"));
+        }
+        let more = cfg.count.is_none_or(|c| seq < c);
+        let may_send = if pingpong {
+            tracker.pending() == 0
+        } else {
+            now >= next_send
+        };
+        if more && may_send {
+            let sent_ns = now_ns();
+            Probe {
+                session,
+                seq,
+                sent_ns,
+            }
+            .encode(&mut probe_buf)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+            tracker.on_sent(seq, sent_ns);
+            // One retry: a refusal reported on send belongs to an earlier
+            // probe and consumes the socket error.
+            for _ in 0..2 {
+                match sock.send(&probe_buf) {
+                    Ok(_) => break,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        if let Some(s) = tracker.on_refused() {
+                            say(format_args!(
+                                "seq={s}: refused by {target} (ICMP port unreachable)"
+                            ));
+                        }
+                    }
+                    Err(e) => return Err(Error::io("send", e)),
+                }
+            }
+            seq += 1;
+            // Fixed schedule; after a stall, restart it rather than burst.
+            next_send = next_send.saturating_add(interval_ns);
+            if next_send < sent_ns {
+                next_send = sent_ns.saturating_add(interval_ns);
+            }
+            continue;
+        }
+        if !more && tracker.pending() == 0 {
+            break;
+        }
+        let wait = if pingpong {
+            match sock.recv(&mut reply) {
+                Ok(n) => Wait::Data(n),
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::Interrupted => Wait::Nothing,
+                    io::ErrorKind::ConnectionRefused => Wait::Refused,
+                    _ => return Err(Error::io("receive", e)),
+                },
+            }
+        } else {
+            let mut wake = tracker.next_deadline().unwrap_or(u64::MAX);
+            if more {
+                wake = wake.min(next_send);
+            }
+            let wait_ns = wake.saturating_sub(now_ns());
+            // Round up so the wake-up is never early (that would spin).
+            let wait_ms = i32::try_from(wait_ns.div_ceil(1_000_000)).unwrap_or(i32::MAX);
+            let ready = sys::poll_readable(&[fd], wait_ms).map_err(|e| Error::io("poll", e))?;
+            if ready[0] {
+                match sys::recv_now(fd, &mut reply) {
+                    Ok(Some(n)) => Wait::Data(n),
+                    Ok(None) => Wait::Nothing,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Wait::Refused,
+                    Err(e) => return Err(Error::io("receive", e)),
+                }
+            } else {
+                Wait::Nothing
+            }
+        };
+        match wait {
+            Wait::Nothing => {}
+            Wait::Refused => {
+                if let Some(s) = tracker.on_refused() {
+                    say(format_args!(
+                        "seq={s}: refused by {target} (ICMP port unreachable)"
+                    ));
+                }
+            }
+            Wait::Data(n) => {
+                let now = now_ns();
+                let Ok(p) = Probe::decode(&reply[..n]) else {
+                    tracker.on_foreign();
+                    continue;
+                };
+                if p.session != session {
+                    tracker.on_foreign();
+                    continue;
+                }
+                let rtt_ms = |ns: u64| ns as f64 / 1e6;
+                match tracker.on_reply(p.seq, p.sent_ns, now) {
+                    Reply::Fresh { rtt_ns, reordered } => say(format_args!(
+                        "{n} bytes from {target}: seq={} rtt={:.3} ms{}",
+                        p.seq,
+                        rtt_ms(rtt_ns),
+                        if reordered { " (reordered)" } else { "" }
+                    )),
+                    Reply::Duplicate => say(format_args!(
+                        "{n} bytes from {target}: seq={} (DUP!)",
+                        p.seq
+                    )),
+                    Reply::Late { rtt_ns } => say(format_args!(
+                        "{n} bytes from {target}: seq={} rtt={:.3} ms (late: after the {timeout_ms} ms time-out, counted lost)",
+                        p.seq,
+                        rtt_ms(rtt_ns)
+                    )),
+                    Reply::Foreign => {}
+                }
+            }
+        }
+    }
+    Ok(tracker.summary())
+}
+
+/// The human summary printed at the end, like ping's.
+pub fn render_summary(cfg: &PingConfig, s: &Summary) -> String {
+    let mut t = format!(
+        "--- {} udp-echo ping statistics ---\n\
+         {} sent, {} received, {} lost ({:.1}% loss), {} refused, {} duplicates, {} reordered, {} late\n",
+        cfg.target,
+        s.sent,
+        s.received,
+        s.lost,
+        s.loss_percent,
+        s.refused,
+        s.duplicates,
+        s.reordered,
+        s.late
+    );
+    let r = &s.rtt_us;
+    if let (
+        Some(min),
+        Some(avg),
+        Some(max),
+        Some(sd),
+        Some(p50),
+        Some(p90),
+        Some(p99),
+        Some(p999),
+    ) = (r.min, r.avg, r.max, r.stddev, r.p50, r.p90, r.p99, r.p999)
+    {
+        t.push_str(&format!(
+            "full round-trip time (us): min/avg/max/stddev = {min:.1}/{avg:.1}/{max:.1}/{sd:.1}\n\
+             percentiles (us): p50={p50:.1} p90={p90:.1} p99={p99:.1} p99.9={p999:.1}\n"
+        ));
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    fn echo_once_each(n: usize) -> SocketAddr {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = s.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 2048];
+            for _ in 0..n {
+                let Ok((len, from)) = s.recv_from(&mut b) else {
+                    return;
+                };
+                let _ = s.send_to(&b[..len], from);
+            }
+            // Keep the socket (and so the port) open but silent.
+            std::thread::sleep(Duration::from_secs(30));
+        });
+        addr
+    }
+
+    fn cfg(target: SocketAddr) -> PingConfig {
+        PingConfig {
+            target,
+            count: Some(3),
+            interval: Duration::ZERO,
+            size: 64,
+            timeout: Duration::from_secs(5),
+            quiet: false,
+        }
+    }
+
+    #[test]
+    fn size_below_header_is_a_usage_error() {
+        let c = PingConfig {
+            size: HEADER_LEN - 1,
+            ..cfg("127.0.0.1:9".parse().unwrap())
+        };
+        assert!(matches!(c.validate(), Err(Error::Usage(_))));
+        let c = PingConfig {
+            size: 65_508,
+            ..cfg("127.0.0.1:9".parse().unwrap())
+        };
+        assert!(matches!(c.validate(), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn pingpong_against_echo_receives_all_and_prints_lines() {
+        let mut out = Vec::new();
+        let s = ping(&cfg(echo_once_each(3)), &AtomicBool::new(false), &mut out).unwrap();
+        assert_eq!((s.sent, s.received, s.lost), (3, 3, 0));
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.contains("rtt=")).count(),
+            3,
+            "{text}"
+        );
+        assert!(text.contains("64 bytes from"), "{text}");
+    }
+
+    #[test]
+    fn silent_server_loses_probes_without_stalling_past_timeouts() {
+        let c = PingConfig {
+            timeout: Duration::from_millis(50),
+            interval: Duration::from_millis(10),
+            quiet: true,
+            ..cfg(echo_once_each(1))
+        };
+        let t0 = Instant::now();
+        let s = ping(&c, &AtomicBool::new(false), &mut io::sink()).unwrap();
+        assert_eq!((s.sent, s.received, s.lost), (3, 1, 2));
+        assert!((s.loss_percent - 200.0 / 3.0).abs() < 1e-9);
+        // 2 intervals + 1 time-out = 70 ms; generous for a loaded machine.
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn closed_port_is_refused_not_lost() {
+        let addr = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let c = PingConfig {
+            quiet: true,
+            ..cfg(addr)
+        };
+        let s = ping(&c, &AtomicBool::new(false), &mut io::sink()).unwrap();
+        assert_eq!(s.sent, 3);
+        assert_eq!(s.refused, 3, "{s:?}");
+        assert_eq!((s.lost, s.loss_percent), (0, 0.0));
+    }
+
+    #[test]
+    fn stop_flag_ends_an_endless_ping() {
+        let c = PingConfig {
+            count: None,
+            quiet: true,
+            ..cfg(echo_once_each(1))
+        };
+        let s = ping(&c, &AtomicBool::new(true), &mut io::sink()).unwrap();
+        assert_eq!(s.sent, 0);
+    }
+
+    #[test]
+    fn summary_text_labels_full_round_trip() {
+        let mut t = Tracker::new(1_000_000_000);
+        t.on_sent(0, 0);
+        t.on_reply(0, 0, 20_000);
+        let text = render_summary(&cfg("127.0.0.1:9".parse().unwrap()), &t.summary());
+        assert!(
+            text.contains("full round-trip time (us): min/avg/max/stddev = 20.0/20.0/20.0/0.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 sent, 1 received, 0 lost (0.0% loss)"),
+            "{text}"
+        );
+    }
+}

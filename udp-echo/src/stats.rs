@@ -1,0 +1,483 @@
+//! Accounting for `ping`: which probes came back, which twice, which out of
+//! order, which after their time-out, and the RTT distribution.
+//!
+//! # Design
+//!
+//! * Pure state machine, clock passed in (`now_ns`, nanoseconds since the run
+//!   started), as in quinn-proto: the network relay test and the unit tests
+//!   drive it with the same code the binary uses.
+//! * One state byte per probe sent ([`Tracker::on_sent`]); memory grows only
+//!   with what *we* sent, never with what the network sends us. A reply whose
+//!   sequence number we never sent is [`Reply::Foreign`].
+//! * Time-outs expire in sending order from a queue, since every probe gets
+//!   the same time-out.
+//! * Definitions, so the figures add up: every probe ends as exactly one of
+//!   received, lost (its time-out passed first) or refused (an ICMP port
+//!   unreachable was charged to it); `sent = received + lost + refused +
+//!   pending`. A *late* reply belongs to a lost probe; a *duplicate* is a
+//!   second reply for the same probe; a reply is *reordered* when a probe
+//!   sent after it was answered first. `loss_percent = 100 * lost / sent`.
+//! * RTT percentiles come from `hdrhistogram` (3 significant digits, 1 ns to
+//!   1 h); min, max, mean and standard deviation are exact (Welford).
+//!
+//! ```
+//! use udp_echo::stats::{Reply, Tracker};
+//! let mut t = Tracker::new(1_000_000_000);
+//! t.on_sent(0, 0);
+//! t.on_sent(1, 10);
+//! assert_eq!(t.on_reply(1, 10, 60), Reply::Fresh { rtt_ns: 50, reordered: false });
+//! assert_eq!(t.on_reply(0, 0, 70), Reply::Fresh { rtt_ns: 70, reordered: true });
+//! assert_eq!(t.on_reply(0, 0, 80), Reply::Duplicate);
+//! let s = t.summary();
+//! assert_eq!((s.sent, s.received, s.duplicates, s.reordered), (2, 2, 1, 1));
+//! ```
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Received,
+    Lost,
+    LateReceived,
+    Refused,
+}
+
+/// What a reply turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The first reply for a probe still within its time-out.
+    Fresh {
+        /// Full round-trip time.
+        rtt_ns: u64,
+        /// A later probe was answered before this one.
+        reordered: bool,
+    },
+    /// A second (or later) reply for the same probe.
+    Duplicate,
+    /// The first reply for a probe already counted as lost.
+    Late {
+        /// Full round-trip time, over the time-out.
+        rtt_ns: u64,
+    },
+    /// A sequence number never sent, or a send time in the future: not ours.
+    Foreign,
+}
+
+/// The figures `ping` prints at the end; also its `--json` document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Probes sent.
+    pub sent: u64,
+    /// Probes answered within their time-out.
+    pub received: u64,
+    /// Probes whose time-out passed unanswered.
+    pub lost: u64,
+    /// Probes answered by ICMP port unreachable.
+    pub refused: u64,
+    /// `100 * lost / sent`; 0 when nothing was sent.
+    pub loss_percent: f64,
+    /// Extra replies for an already answered probe.
+    pub duplicates: u64,
+    /// Replies that arrived after a reply to a later probe.
+    pub reordered: u64,
+    /// Replies that arrived after their probe's time-out.
+    pub late: u64,
+    /// Datagrams that were not replies to this run's probes.
+    pub foreign: u64,
+    /// Full round-trip times of the received probes.
+    pub rtt_us: RttSummary,
+}
+
+/// Round-trip figures in microseconds; `None` (JSON `null`) with no replies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RttSummary {
+    /// Smallest RTT.
+    pub min: Option<f64>,
+    /// Mean RTT.
+    pub avg: Option<f64>,
+    /// Largest RTT.
+    pub max: Option<f64>,
+    /// Population standard deviation.
+    pub stddev: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// 99.9th percentile.
+    pub p999: Option<f64>,
+}
+
+/// Longest RTT the histogram records exactly: an hour.
+const HIST_MAX_NS: u64 = 3_600_000_000_000;
+
+/// Per-run probe accounting; see the module docs.
+#[derive(Debug)]
+pub struct Tracker {
+    timeout_ns: u64,
+    states: Vec<State>,
+    deadlines: VecDeque<(u64, u64)>,
+    highest_answered: Option<u64>,
+    counts: Counts,
+    hist: Histogram<u64>,
+    mean: f64,
+    m2: f64,
+    min: u64,
+    max: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    received: u64,
+    lost: u64,
+    refused: u64,
+    duplicates: u64,
+    reordered: u64,
+    late: u64,
+    foreign: u64,
+}
+
+impl Tracker {
+    /// A tracker whose probes time out `timeout_ns` after sending.
+    pub fn new(timeout_ns: u64) -> Tracker {
+        Tracker {
+            timeout_ns,
+            states: Vec::new(),
+            deadlines: VecDeque::new(),
+            highest_answered: None,
+            counts: Counts::default(),
+            // Bounds are constants that hdrhistogram accepts (1 ≤ low,
+            // high ≥ 2·low, sigfig ≤ 5); failing here is a programming error.
+            hist: Histogram::new_with_bounds(1, HIST_MAX_NS, 3).expect("valid histogram bounds"),
+            mean: 0.0,
+            m2: 0.0,
+            min: u64::MAX,
+            max: 0,
+        }
+    }
+
+    /// Records that probe `seq` left at `now_ns`. Sequence numbers must be
+    /// 0, 1, 2, ... in order; others are ignored.
+    pub fn on_sent(&mut self, seq: u64, now_ns: u64) {
+        if seq != self.states.len() as u64 {
+            return;
+        }
+        self.states.push(State::Pending);
+        self.deadlines
+            .push_back((seq, now_ns.saturating_add(self.timeout_ns)));
+    }
+
+    /// Number of probes sent so far.
+    pub fn sent(&self) -> u64 {
+        self.states.len() as u64
+    }
+
+    /// Probes neither answered, lost nor refused yet.
+    pub fn pending(&self) -> u64 {
+        self.deadlines
+            .iter()
+            .filter(|(s, _)| self.state(*s) == Some(State::Pending))
+            .count() as u64
+    }
+
+    fn state(&self, seq: u64) -> Option<State> {
+        usize::try_from(seq)
+            .ok()
+            .and_then(|i| self.states.get(i))
+            .copied()
+    }
+
+    fn set(&mut self, seq: u64, state: State) {
+        if let Some(s) = usize::try_from(seq)
+            .ok()
+            .and_then(|i| self.states.get_mut(i))
+        {
+            *s = state;
+        }
+    }
+
+    /// The earliest time-out still pending, if any.
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        while let Some(&(seq, at)) = self.deadlines.front() {
+            if self.state(seq) == Some(State::Pending) {
+                return Some(at);
+            }
+            self.deadlines.pop_front();
+        }
+        None
+    }
+
+    /// Marks as lost every pending probe whose time-out is at or before
+    /// `now_ns`; returns their sequence numbers.
+    pub fn expire(&mut self, now_ns: u64) -> Vec<u64> {
+        let mut lost = Vec::new();
+        while let Some(at) = self.next_deadline() {
+            if at > now_ns {
+                break;
+            }
+            if let Some((seq, _)) = self.deadlines.pop_front() {
+                self.set(seq, State::Lost);
+                self.counts.lost += 1;
+                lost.push(seq);
+            }
+        }
+        lost
+    }
+
+    /// Charges an ICMP port unreachable to the oldest pending probe; returns
+    /// its sequence number, or `None` if nothing was pending.
+    pub fn on_refused(&mut self) -> Option<u64> {
+        self.next_deadline()?;
+        let (seq, _) = self.deadlines.pop_front()?;
+        self.set(seq, State::Refused);
+        self.counts.refused += 1;
+        Some(seq)
+    }
+
+    /// Classifies a reply to probe `seq` sent at `sent_ns` (both read from
+    /// the reply) arriving at `now_ns`.
+    pub fn on_reply(&mut self, seq: u64, sent_ns: u64, now_ns: u64) -> Reply {
+        let Some(state) = self.state(seq) else {
+            self.counts.foreign += 1;
+            return Reply::Foreign;
+        };
+        if sent_ns > now_ns {
+            self.counts.foreign += 1;
+            return Reply::Foreign;
+        }
+        let rtt_ns = now_ns - sent_ns;
+        match state {
+            State::Pending => {
+                self.set(seq, State::Received);
+                self.counts.received += 1;
+                let reordered = self.highest_answered.is_some_and(|h| h > seq);
+                if reordered {
+                    self.counts.reordered += 1;
+                }
+                self.highest_answered = Some(self.highest_answered.map_or(seq, |h| h.max(seq)));
+                self.record_rtt(rtt_ns);
+                Reply::Fresh { rtt_ns, reordered }
+            }
+            State::Lost => {
+                self.set(seq, State::LateReceived);
+                self.counts.late += 1;
+                Reply::Late { rtt_ns }
+            }
+            State::Received | State::LateReceived | State::Refused => {
+                self.counts.duplicates += 1;
+                Reply::Duplicate
+            }
+        }
+    }
+
+    /// Counts a datagram that is not a probe of this run at all.
+    pub fn on_foreign(&mut self) {
+        self.counts.foreign += 1;
+    }
+
+    fn record_rtt(&mut self, rtt_ns: u64) {
+        self.hist.saturating_record(rtt_ns.max(1));
+        let n = self.counts.received as f64;
+        let x = rtt_ns as f64;
+        let delta = x - self.mean;
+        self.mean += delta / n;
+        self.m2 += delta * (x - self.mean);
+        self.min = self.min.min(rtt_ns);
+        self.max = self.max.max(rtt_ns);
+    }
+
+    /// The figures so far.
+    pub fn summary(&self) -> Summary {
+        let c = self.counts;
+        let sent = self.sent();
+        let us = |ns: f64| Some(ns / 1000.0);
+        let rtt_us = if c.received == 0 {
+            RttSummary {
+                min: None,
+                avg: None,
+                max: None,
+                stddev: None,
+                p50: None,
+                p90: None,
+                p99: None,
+                p999: None,
+            }
+        } else {
+            let q = |p: f64| us(self.hist.value_at_quantile(p) as f64);
+            RttSummary {
+                min: us(self.min as f64),
+                avg: us(self.mean),
+                max: us(self.max as f64),
+                stddev: us((self.m2 / c.received as f64).sqrt()),
+                p50: q(0.50),
+                p90: q(0.90),
+                p99: q(0.99),
+                p999: q(0.999),
+            }
+        };
+        Summary {
+            sent,
+            received: c.received,
+            lost: c.lost,
+            refused: c.refused,
+            loss_percent: if sent == 0 {
+                0.0
+            } else {
+                100.0 * c.lost as f64 / sent as f64
+            },
+            duplicates: c.duplicates,
+            reordered: c.reordered,
+            late: c.late,
+            foreign: c.foreign,
+            rtt_us,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn sent(n: u64) -> Tracker {
+        let mut t = Tracker::new(S);
+        for i in 0..n {
+            t.on_sent(i, i * 1000);
+        }
+        t
+    }
+
+    #[test]
+    fn in_order_replies_are_fresh_and_not_reordered() {
+        let mut t = sent(3);
+        for i in 0..3 {
+            assert_eq!(
+                t.on_reply(i, i * 1000, i * 1000 + 500),
+                Reply::Fresh {
+                    rtt_ns: 500,
+                    reordered: false
+                }
+            );
+        }
+        let s = t.summary();
+        assert_eq!(
+            (s.received, s.lost, s.reordered, s.loss_percent),
+            (3, 0, 0, 0.0)
+        );
+        assert_eq!(s.rtt_us.min, Some(0.5));
+        assert_eq!(s.rtt_us.stddev, Some(0.0));
+    }
+
+    #[test]
+    fn swapped_pair_counts_one_reorder() {
+        let mut t = sent(3);
+        t.on_reply(1, 1000, 2000);
+        t.on_reply(0, 0, 2100);
+        t.on_reply(2, 2000, 3000);
+        assert_eq!(t.summary().reordered, 1);
+    }
+
+    #[test]
+    fn second_reply_is_a_duplicate_not_a_receipt() {
+        let mut t = sent(1);
+        t.on_reply(0, 0, 10);
+        assert_eq!(t.on_reply(0, 0, 20), Reply::Duplicate);
+        assert_eq!(t.on_reply(0, 0, 30), Reply::Duplicate);
+        let s = t.summary();
+        assert_eq!((s.received, s.duplicates), (1, 2));
+    }
+
+    #[test]
+    fn unanswered_probe_is_lost_at_its_deadline_not_before() {
+        let mut t = sent(2);
+        assert!(t.expire(S - 1).is_empty());
+        assert_eq!(t.expire(S), vec![0]);
+        assert_eq!(t.expire(S + 1000), vec![1]);
+        let s = t.summary();
+        assert_eq!((s.lost, s.loss_percent), (2, 100.0));
+    }
+
+    #[test]
+    fn reply_after_deadline_is_late_and_stays_lost() {
+        let mut t = sent(1);
+        t.expire(2 * S);
+        assert_eq!(t.on_reply(0, 0, 2 * S), Reply::Late { rtt_ns: 2 * S });
+        let s = t.summary();
+        assert_eq!((s.received, s.lost, s.late), (0, 1, 1));
+        assert_eq!(s.rtt_us.p50, None);
+    }
+
+    #[test]
+    fn answered_probe_never_expires() {
+        let mut t = sent(1);
+        t.on_reply(0, 0, 5);
+        assert!(t.expire(10 * S).is_empty());
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn refused_is_charged_to_oldest_pending_and_is_not_loss() {
+        let mut t = sent(2);
+        t.on_reply(0, 0, 5);
+        assert_eq!(t.on_refused(), Some(1));
+        assert_eq!(t.on_refused(), None);
+        let s = t.summary();
+        assert_eq!((s.refused, s.lost, s.loss_percent), (1, 0, 0.0));
+    }
+
+    #[test]
+    fn unknown_sequence_or_future_timestamp_is_foreign() {
+        let mut t = sent(1);
+        assert_eq!(t.on_reply(7, 0, 10), Reply::Foreign);
+        assert_eq!(t.on_reply(u64::MAX, 0, 10), Reply::Foreign);
+        assert_eq!(t.on_reply(0, 11, 10), Reply::Foreign);
+        assert_eq!(t.summary().foreign, 3);
+        assert_eq!(t.summary().received, 0);
+    }
+
+    #[test]
+    fn figures_add_up_to_sent() {
+        let mut t = sent(10);
+        t.on_reply(3, 3000, 4000);
+        t.on_reply(1, 1000, 4000);
+        t.on_refused();
+        t.expire(100 * S);
+        let s = t.summary();
+        assert_eq!(s.received + s.lost + s.refused, s.sent);
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn percentiles_and_stddev_of_known_sample() {
+        let mut t = Tracker::new(S);
+        for i in 0..100 {
+            t.on_sent(i, 0);
+        }
+        for i in 0..100 {
+            // RTTs 1..=100 µs.
+            t.on_reply(i, 0, (i + 1) * 1000);
+        }
+        let r = t.summary().rtt_us;
+        assert_eq!(r.min, Some(1.0));
+        assert_eq!(r.max, Some(100.0));
+        assert_eq!(r.avg, Some(50.5));
+        let sd = r.stddev.unwrap();
+        assert!((sd - 28.866).abs() < 0.01, "stddev {sd}");
+        let p50 = r.p50.unwrap();
+        assert!((p50 - 50.0).abs() < 0.1, "p50 {p50}");
+        let p99 = r.p99.unwrap();
+        assert!((p99 - 99.0).abs() < 0.1, "p99 {p99}");
+    }
+
+    #[test]
+    fn out_of_order_on_sent_is_ignored() {
+        let mut t = Tracker::new(S);
+        t.on_sent(5, 0);
+        assert_eq!(t.sent(), 0);
+    }
+}
