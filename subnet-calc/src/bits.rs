@@ -144,7 +144,7 @@ pub(crate) fn radix_sort_v4(data: &mut Vec<(u32, u32)>, scratch: &mut Vec<(u32, 
     scratch.resize(data.len(), (0, 0));
     for (pass, count) in counts.iter().enumerate() {
         // A pass where every key has the same digit changes nothing.
-        if count.iter().any(|&c| c == data.len()) {
+        if count.contains(&data.len()) {
             continue;
         }
         let mut offsets = [0usize; BUCKETS];

@@ -602,7 +602,7 @@ fn vlsm(parent: IpNet, sizes: &[u128]) -> Result<Vec<IpNet>, Error> {
     }
     // Largest first; equal sizes keep the order asked (stable sort).
     let mut order = want.clone();
-    order.sort_by(|a, b| b.1.cmp(&a.1));
+    order.sort_by_key(|&(_, b)| std::cmp::Reverse(b));
     let (start, end) = match parent {
         IpNet::V4(n) => (
             u128::from(u32::from(n.network())),

@@ -786,10 +786,8 @@ mod tests {
             .collect();
         let big = Ipv4Net::aggregate(&nets);
         let mut small = Vec::new();
-        for chunk in [&nets[..]] {
-            let mut r: Vec<(u32, u32)> = chunk.iter().map(|n| (n.start(), n.end())).collect();
-            Ipv4Net::blocks_of_ranges(&mut r, |n| small.push(n));
-        }
+        let mut r: Vec<(u32, u32)> = nets.iter().map(|n| (n.start(), n.end())).collect();
+        Ipv4Net::blocks_of_ranges(&mut r, |n| small.push(n));
         assert_eq!(big, small);
     }
 }
