@@ -307,7 +307,10 @@ impl Tracker {
                 p999: None,
             }
         } else {
-            let q = |p: f64| us(self.hist.value_at_quantile(p) as f64);
+            // hdrhistogram answers with its bucket's upper edge, which can
+            // exceed the exact maximum by the 3-digit precision: clamp, so
+            // that min <= p50 <= ... <= max always holds.
+            let q = |p: f64| us(self.hist.value_at_quantile(p).clamp(self.min, self.max) as f64);
             RttSummary {
                 min: us(self.min as f64),
                 avg: us(self.mean),
@@ -472,6 +475,17 @@ mod tests {
         assert!((p50 - 50.0).abs() < 0.1, "p50 {p50}");
         let p99 = r.p99.unwrap();
         assert!((p99 - 99.0).abs() < 0.1, "p99 {p99}");
+    }
+
+    #[test]
+    fn percentiles_never_exceed_exact_max() {
+        // Regression: 165_966 ns was reported as p99 = 166_015 ns, above max.
+        let mut t = Tracker::new(S);
+        t.on_sent(0, 0);
+        t.on_reply(0, 0, 165_966);
+        let r = t.summary().rtt_us;
+        assert_eq!(r.p99, r.max);
+        assert_eq!(r.p50, r.min);
     }
 
     #[test]
