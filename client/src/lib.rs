@@ -1,1 +1,162 @@
-//! TODO
+//! The toolkit's client: run commands on the `server` one-shot like
+//! `ssh host cmd`, interactively in a REPL, from a script on stdin, or
+//! fanned out over many servers at once; and speak the seed's legacy
+//! format with `--legacy`.
+//!
+//! ```text
+//! client -- uname -a                        one-shot; exit status = the remote one
+//! printf abc | client -- wc -c              stdin forwarded: prints 3
+//! client                                    REPL on a terminal
+//! printf 'date\nid\n' | client              one command a line, pipelined
+//! client --hosts h:1,h:2 --group -- uptime  fan-out, outputs grouped
+//! client --legacy --connect 127.0.0.1:8080  the seed's `CMD:` loop
+//! ```
+//!
+//! # Design
+//!
+//! * **A library behind a thin `main`**: `main` parses [`Options`] with
+//!   clap, calls [`run`], and turns the result into the exit status
+//!   documented in [`status`] (`--help` repeats it).
+//! * **Blocking `std::net` and plain threads**, no async runtime: one
+//!   connection needs one reader (the main thread, which also writes the
+//!   output, so output order is wire order), plus small writer threads (a
+//!   stdin forwarder, a command feeder, the Ctrl-C thread) that share the
+//!   socket's writing half behind a mutex ([`conn::FrameWriter`]). Fan-out
+//!   is a pool of `--fanout` such sessions on plain threads.
+//! * **The wire format is the `protocol` crate's** (frames, handshake,
+//!   legacy replies); nothing here re-implements it.
+//! * **Output is byte-exact** and written as it arrives; remote stderr goes
+//!   to our stderr. The client's own diagnostics are single lines on stderr
+//!   starting `client: ADDR: `. A closed stdout ends the client quietly.
+//! * **Typed errors** ([`Error`], [`SessionError`], [`Cause`]); nothing from
+//!   the network can make the client panic.
+//!
+//! Dependencies, and why each: `protocol` (the wire format), `clap`
+//! (argument parsing and `--help`), `thiserror` (the error types),
+//! `signal-hook` (SIGINT as an event on a thread, so a Ctrl-C can send a
+//! frame, which a raw signal handler must not do), `rustyline` (line
+//! editing and history for the REPL), `bytes` (the protocol's buffers).
+//!
+//! # Example
+//!
+//! ```
+//! let options = client::Options::from_args(["--connect", "127.0.0.1:1", "--", "true"])?;
+//! let error = client::run(&options).unwrap_err(); // nothing listens on port 1
+//! assert_eq!(error.to_string(), "127.0.0.1:1: connection refused");
+//! assert_eq!(error.exit_code(), 255);
+//! # Ok::<(), clap::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod cli;
+pub mod conn;
+mod error;
+pub mod fanout;
+pub mod hosts;
+pub mod interrupt;
+pub mod legacy;
+pub mod repl;
+pub mod session;
+pub mod status;
+
+use std::io::{self, BufReader, IsTerminal};
+use std::path::Path;
+
+pub use cli::{Options, DEFAULT_ADDR, DEFAULT_FANOUT};
+pub use error::{Cause, Error, SessionError};
+
+use conn::Connection;
+use interrupt::Interrupts;
+
+/// Reads a token file: its bytes, without a trailing newline.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("token");
+/// std::fs::write(&path, "s3cret\n")?;
+/// assert_eq!(client::read_token(&path)?, b"s3cret");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_token(path: &Path) -> Result<Vec<u8>, Error> {
+    let mut token = std::fs::read(path).map_err(|source| Error::TokenFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    while token.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+        token.pop();
+    }
+    if token.is_empty() {
+        return Err(Error::TokenFile {
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidData, "the file is empty"),
+        });
+    }
+    Ok(token)
+}
+
+fn fanout_hosts(options: &Options) -> Result<Vec<String>, Error> {
+    let mut lists = Vec::new();
+    if let Some(list) = &options.hosts {
+        lists.push(hosts::parse_list(list));
+    }
+    if let Some(path) = &options.hosts_file {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::HostsFile {
+            path: path.clone(),
+            source,
+        })?;
+        lists.push(hosts::parse_file(&text));
+    }
+    let all = hosts::merge(lists);
+    if all.is_empty() {
+        return Err(Error::Usage("no hosts given to fan out over".into()));
+    }
+    Ok(all)
+}
+
+/// Runs the client as `options` say; `Ok` carries the exit status (see
+/// [`status`]), `Err` a failure whose [`Error::exit_code`] is the status
+/// and whose `Display` is the line to print.
+pub fn run(options: &Options) -> Result<u8, Error> {
+    let token = options.token_file.as_deref().map(read_token).transpose()?;
+    let token = token.as_deref();
+    let command = options.command_line();
+    if options.legacy {
+        if options.is_fanout() {
+            return Err(Error::Usage("--legacy does not fan out".into()));
+        }
+        return legacy::run(options);
+    }
+    if options.is_fanout() {
+        let hosts = fanout_hosts(options)?;
+        let Some(command) = command else {
+            return Err(Error::Usage("fan-out needs a COMMAND".into()));
+        };
+        return Ok(fanout::run(&fanout::Plan {
+            hosts,
+            command: &command,
+            token,
+            timeout_ms: options.timeout_ms(),
+            connect_timeout: options.connect_timeout,
+            fanout: options.fanout,
+            group: options.group,
+        }));
+    }
+    let interrupts = Interrupts::install().map_err(Error::Signals)?;
+    let mut conn = Connection::open(&options.connect, token, options.connect_timeout)?;
+    match command {
+        Some(command) => session::one_shot(
+            &mut conn,
+            &command,
+            options.timeout_ms(),
+            session::should_forward_stdin(options.no_stdin),
+            &interrupts,
+        ),
+        None if io::stdin().is_terminal() => repl::run(conn, options.timeout_ms(), &interrupts),
+        None => session::script(
+            conn,
+            BufReader::new(io::stdin()),
+            options.timeout_ms(),
+            &interrupts,
+        ),
+    }
+}

@@ -1,1 +1,17 @@
-fn main() {}
+//! The `client` binary: parse the options, run, exit with the documented
+//! status (see `client --help` and the `client::status` module).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let options = client::Options::parse();
+    match client::run(&options) {
+        Ok(status) => ExitCode::from(status),
+        Err(error) => {
+            eprintln!("client: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Ctrl-C: cancel the remote command, not the client.
+//!
+//! # Design
+//!
+//! `signal-hook` turns SIGINT into an ordinary event on a thread of our own
+//! (its self-pipe iterator), so the handler itself does nothing but wake
+//! that thread. While a command runs, the session *arms* the handler with
+//! its [`FrameWriter`]; a press then sends `Signal{SIGINT}` to the remote
+//! command. What a second press within [`DOUBLE_PRESS`] does is the
+//! session's [`SecondPress`] policy: a one-shot client quits (the socket is
+//! shut down, the reader wakes, and the server kills the command when it
+//! sees the connection go); the REPL escalates to SIGKILL and keeps the
+//! session. Unarmed (connecting, editing a line is in raw mode and never
+//! raises SIGINT), a press does what it would have done without us: end
+//! the process.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use protocol::{Frame, Signal};
+use signal_hook::consts::SIGINT;
+use signal_hook::iterator::Signals;
+
+use crate::conn::FrameWriter;
+
+/// Two presses closer than this count as "a second Ctrl-C".
+pub const DOUBLE_PRESS: Duration = Duration::from_secs(1);
+
+/// The signal number sent to cancel a command.
+const CANCEL: u8 = 2;
+/// The signal number sent when the REPL escalates.
+const KILL: u8 = 9;
+
+/// What a second Ctrl-C within [`DOUBLE_PRESS`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondPress {
+    /// Close the connection and end the client (one-shot, stdin mode).
+    Quit,
+    /// Send SIGKILL to the command and keep the session (REPL).
+    Kill,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    armed: Option<(FrameWriter, SecondPress)>,
+    last_press: Option<Instant>,
+    cancelled: bool,
+    quit: bool,
+}
+
+/// The process's Ctrl-C handling; install once.
+#[derive(Debug, Clone)]
+pub struct Interrupts {
+    state: Arc<Mutex<State>>,
+}
+
+impl Interrupts {
+    /// Installs the SIGINT handler and its thread.
+    pub fn install() -> std::io::Result<Interrupts> {
+        let state = Arc::new(Mutex::new(State::default()));
+        let mut signals = Signals::new([SIGINT])?;
+        let shared = Arc::clone(&state);
+        thread::Builder::new()
+            .name("ctrl-c".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    on_press(&shared);
+                }
+            })?;
+        Ok(Interrupts { state })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Routes presses to the command behind `writer` until the guard drops.
+    pub fn arm(&self, writer: FrameWriter, policy: SecondPress) -> Armed<'_> {
+        let mut state = self.lock();
+        state.armed = Some((writer, policy));
+        state.cancelled = false;
+        state.quit = false;
+        Armed { interrupts: self }
+    }
+
+    /// Whether a cancel was sent since the last call (and forgets it).
+    pub fn take_cancelled(&self) -> bool {
+        std::mem::take(&mut self.lock().cancelled)
+    }
+
+    /// Whether a second press asked the client to quit.
+    pub fn quit_requested(&self) -> bool {
+        self.lock().quit
+    }
+}
+
+/// Keeps the handler armed; disarms on drop.
+#[derive(Debug)]
+pub struct Armed<'a> {
+    interrupts: &'a Interrupts,
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.interrupts.lock().armed = None;
+    }
+}
+
+fn on_press(shared: &Mutex<State>) {
+    let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
+    let now = Instant::now();
+    let again = state
+        .last_press
+        .is_some_and(|last| now.duration_since(last) < DOUBLE_PRESS);
+    state.last_press = Some(now);
+    let Some((writer, policy)) = state.armed.clone() else {
+        drop(state);
+        // Nothing to cancel: behave as if we had no handler.
+        let _ = signal_hook::low_level::emulate_default_handler(SIGINT);
+        return;
+    };
+    match (again, policy) {
+        (true, SecondPress::Quit) => {
+            state.quit = true;
+            drop(state);
+            writer.abort();
+        }
+        (true, SecondPress::Kill) => {
+            drop(state);
+            let _ = writer.send(&Frame::Signal(Signal { signal: KILL }));
+        }
+        (false, _) => {
+            state.cancelled = true;
+            drop(state);
+            // The lock is released first: this send may wait on the socket.
+            let _ = writer.send(&Frame::Signal(Signal { signal: CANCEL }));
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The interactive REPL: a prompt naming the server, line editing, history.
+//!
+//! # Design
+//!
+//! `rustyline` does the line editing and the history (it is well kept and
+//! small; line editing is not this project's craft). Each line is one
+//! command on the session's single connection, its output streamed as it
+//! arrives, its status shown in the next prompt: `127.0.0.1:8080 [0]> `.
+//! While rustyline reads a line the terminal is in raw mode, so Ctrl-C
+//! there is a key rustyline reports (we just prompt again); while a
+//! command runs the terminal is cooked, Ctrl-C raises SIGINT, and the armed
+//! [`Interrupts`] cancel the command (a second press within a second sends
+//! SIGKILL) without ending the session. `bye` (the seed's word), `exit` and
+//! Ctrl-D leave.
+//!
+//! The history lives in `$XDG_DATA_HOME/rcmd/client_history` (by default
+//! `~/.local/share/rcmd/client_history`), saved after every command so a
+//! killed client loses nothing. It is computed here rather than with a
+//! directories crate: on Linux that is the XDG rule, two lines.
+
+use std::env;
+use std::path::PathBuf;
+
+use protocol::Frame;
+use rustyline::error::ReadlineError;
+use rustyline::DefaultEditor;
+
+use crate::conn::Connection;
+use crate::error::{Error, SessionError};
+use crate::interrupt::{Interrupts, SecondPress};
+use crate::session::{classify_line, exec_for, report, wait_for, Line, StdSink, Stop};
+use crate::status;
+
+/// Where the REPL keeps its history, if a data directory can be found.
+///
+/// ```
+/// std::env::set_var("XDG_DATA_HOME", "/tmp/data");
+/// assert_eq!(
+///     client::repl::history_path(),
+///     Some(std::path::PathBuf::from("/tmp/data/rcmd/client_history"))
+/// );
+/// ```
+pub fn history_path() -> Option<PathBuf> {
+    let data = env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+    Some(data.join("rcmd").join("client_history"))
+}
+
+/// The prompt: the server and the last command's status.
+///
+/// ```
+/// assert_eq!(client::repl::prompt("127.0.0.1:8080", 0), "127.0.0.1:8080 [0]> ");
+/// ```
+pub fn prompt(addr: &str, last_status: u8) -> String {
+    format!("{addr} [{last_status}]> ")
+}
+
+fn save(editor: &mut DefaultEditor, path: Option<&PathBuf>) {
+    let Some(path) = path else { return };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    // History is a convenience: failing to save it is not worth a word.
+    let _ = editor.save_history(path);
+}
+
+/// Runs the REPL until `bye`, `exit` or Ctrl-D; returns the last
+/// command's status.
+pub fn run(
+    mut conn: Connection,
+    timeout_ms: Option<u32>,
+    interrupts: &Interrupts,
+) -> Result<u8, Error> {
+    let mut editor = DefaultEditor::new().map_err(|e| Error::Editor(e.to_string()))?;
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    let mut last = status::SUCCESS;
+    loop {
+        let line = match editor.readline(&prompt(conn.addr(), last)) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Error::Editor(e.to_string())),
+        };
+        let command = match classify_line(line.as_bytes()) {
+            Line::Blank => continue,
+            Line::Quit => break,
+            Line::Command(command) => command,
+        };
+        let _ = editor.add_history_entry(line.trim());
+        save(&mut editor, history.as_ref());
+        let addr = conn.addr().to_string();
+        let lost = |cause| Error::from(SessionError::new(&addr, cause));
+        conn.send(&Frame::Exec(exec_for(command, timeout_ms, false)))
+            .map_err(lost)?;
+        let _armed = interrupts.arm(conn.writer(), SecondPress::Kill);
+        match wait_for(&mut conn, &mut StdSink) {
+            Ok(done) => last = report(&addr, &done, interrupts.take_cancelled()),
+            Err(Stop::StdoutClosed) => break,
+            Err(Stop::Lost(cause)) => return Err(lost(cause)),
+        }
+    }
+    Ok(last)
+}

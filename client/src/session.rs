@@ -1,0 +1,502 @@
+//! Running commands over a connection: one-shot, and one per line of stdin.
+//!
+//! # Design
+//!
+//! The thread that reads the socket also writes the output, so output
+//! order is wire order and nothing is buffered on our side: each `Stdout`
+//! or `Stderr` frame is written and flushed as it arrives. Other threads
+//! only ever *write frames* (through the shared [`FrameWriter`]): a stdin
+//! forwarder in one-shot mode, a command feeder in stdin mode, and the
+//! Ctrl-C thread.
+//!
+//! In stdin mode the commands are pipelined: the feeder sends each `Exec`
+//! as soon as its line is read, without waiting for the previous answer,
+//! and the server runs them in order. The socket reader then moves to its
+//! own thread and both it and the feeder report to the main thread over one
+//! bounded channel (bounded, so a fast server cannot fill our memory while
+//! stdout is slow), which is how the main thread learns that the input has
+//! ended *and* every command sent has been answered.
+//!
+//! A closed stdout (`client -- yes | head -1`) is not an error: the session
+//! ends at once, quietly, with status 0, as ripgrep does.
+
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::thread;
+
+use bytes::Bytes;
+use protocol::io::FrameReader;
+use protocol::{ErrorCode, ErrorFrame, Exec, Exit, Frame, Termination};
+
+use crate::conn::{Connection, FrameWriter};
+use crate::error::{Cause, Error, SessionError};
+use crate::interrupt::{Interrupts, SecondPress};
+use crate::status;
+
+/// Bytes of stdin read per `Stdin` frame.
+pub const STDIN_CHUNK: usize = 64 * 1024;
+
+/// Messages in flight between the stdin-mode threads and the main thread;
+/// enough to keep the socket busy, few enough to bound memory.
+const CHANNEL_DEPTH: usize = 64;
+
+/// Where a command's output goes.
+pub trait Sink {
+    /// Remote stdout bytes; an error means stdout is gone and the session
+    /// should end.
+    fn stdout(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Remote stderr bytes; failures to show them are not fatal.
+    fn stderr(&mut self, data: &[u8]);
+}
+
+/// This process's own stdout and stderr, flushed after every chunk so
+/// output appears as the remote command produces it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdSink;
+
+impl Sink for StdSink {
+    fn stdout(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(data)?;
+        out.flush()
+    }
+
+    fn stderr(&mut self, data: &[u8]) {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(data);
+        let _ = err.flush();
+    }
+}
+
+/// How one command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// It ran and ended so.
+    Exited(Exit),
+    /// The server could not run it (an `Error` frame for this command).
+    NotRun(ErrorFrame),
+}
+
+impl Completion {
+    /// Its exit status (see [`crate::status`]); a command the server could
+    /// not run is [`status::FAILURE`].
+    pub fn status(&self) -> u8 {
+        match self {
+            Completion::Exited(exit) => status::exit_status(exit),
+            Completion::NotRun(_) => status::FAILURE,
+        }
+    }
+}
+
+/// Why a session stopped before its commands were answered.
+#[derive(Debug)]
+pub enum Stop {
+    /// Our stdout was closed: end quietly.
+    StdoutClosed,
+    /// The connection failed.
+    Lost(Cause),
+}
+
+/// `Error` codes that concern one command; the session goes on after them.
+fn is_per_command(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::SpawnFailed | ErrorCode::Busy)
+}
+
+/// Handles one frame from the server while a command runs; `Some` when it
+/// ended the command.
+pub fn handle_frame(
+    frame: Frame,
+    writer: &FrameWriter,
+    sink: &mut dyn Sink,
+) -> Result<Option<Completion>, Stop> {
+    match frame {
+        Frame::Stdout(data) => sink.stdout(&data).map_err(|_| Stop::StdoutClosed)?,
+        Frame::Stderr(data) => sink.stderr(&data),
+        Frame::Exit(exit) => return Ok(Some(Completion::Exited(exit))),
+        Frame::Error(error) if is_per_command(error.code) => {
+            return Ok(Some(Completion::NotRun(error)))
+        }
+        Frame::Error(error) => {
+            return Err(Stop::Lost(Cause::Server {
+                code: error.code,
+                message: error.message_lossy().into_owned(),
+            }))
+        }
+        Frame::Ping(token) => writer.send(&Frame::Pong(token)).map_err(Stop::Lost)?,
+        Frame::Pong(_) => {}
+        other => return Err(Stop::Lost(Cause::Unexpected(other.frame_type()))),
+    }
+    Ok(None)
+}
+
+/// Reads frames until the command that is running ends.
+pub fn wait_for(conn: &mut Connection, sink: &mut dyn Sink) -> Result<Completion, Stop> {
+    let writer = conn.writer();
+    loop {
+        let frame = conn.read().map_err(Stop::Lost)?;
+        if let Some(done) = handle_frame(frame, &writer, sink)? {
+            return Ok(done);
+        }
+    }
+}
+
+/// The `Exec` for `command` under these options.
+pub fn exec_for(command: &[u8], timeout_ms: Option<u32>, stdin: bool) -> Exec {
+    Exec {
+        command: Bytes::copy_from_slice(command),
+        timeout_ms,
+        stdin,
+        ..Exec::default()
+    }
+}
+
+/// Tells the user, on stderr, what the exit status alone would not say,
+/// and returns the status.
+pub fn report(addr: &str, completion: &Completion, cancelled: bool) -> u8 {
+    match completion {
+        Completion::Exited(exit) if exit.timed_out => {
+            eprintln!("client: {addr}: command timed out; the server killed it");
+        }
+        Completion::Exited(exit) if cancelled => match exit.termination {
+            Termination::Signal(_) => eprintln!(
+                "client: {addr}: cancelled by Ctrl-C; remote command {}",
+                status::describe(exit)
+            ),
+            Termination::Code(_) => eprintln!(
+                "client: {addr}: Ctrl-C sent; remote command ended with {}",
+                status::describe(exit)
+            ),
+        },
+        Completion::Exited(_) => {}
+        Completion::NotRun(error) => eprintln!(
+            "client: {addr}: server could not run the command: {} ({:?})",
+            error.message_lossy(),
+            error.code
+        ),
+    }
+    completion.status()
+}
+
+/// Turns how a session stopped into a status or an error.
+fn stopped(addr: &str, stop: Stop, interrupts: &Interrupts) -> Result<u8, Error> {
+    match stop {
+        Stop::StdoutClosed => Ok(status::SUCCESS),
+        Stop::Lost(_) if interrupts.quit_requested() => {
+            eprintln!(
+                "client: {addr}: interrupted; connection closed, the server kills the command"
+            );
+            Ok(status::SIGNAL_BASE + 2)
+        }
+        Stop::Lost(cause) => Err(SessionError::new(addr, cause).into()),
+    }
+}
+
+/// Copies local stdin into `Stdin` frames on a thread of its own, then a
+/// `StdinEof`. Send failures end it quietly: the command has ended or the
+/// connection is gone, and the main thread reports that.
+pub fn spawn_stdin_forwarder(writer: FrameWriter) -> io::Result<()> {
+    thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut stdin = io::stdin().lock();
+            let mut buf = vec![0; STDIN_CHUNK];
+            loop {
+                let n = match stdin.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // Unreadable stdin ends like an empty one.
+                    Err(_) => 0,
+                };
+                let frame = if n == 0 {
+                    Frame::StdinEof
+                } else {
+                    Frame::Stdin(Bytes::copy_from_slice(&buf[..n]))
+                };
+                if writer.send(&frame).is_err() || n == 0 {
+                    return;
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// One-shot mode: run `command` once, output to our stdout and stderr,
+/// local stdin forwarded when `forward_stdin`.
+pub fn one_shot(
+    conn: &mut Connection,
+    command: &[u8],
+    timeout_ms: Option<u32>,
+    forward_stdin: bool,
+    interrupts: &Interrupts,
+) -> Result<u8, Error> {
+    let addr = conn.addr().to_string();
+    let exec = exec_for(command, timeout_ms, forward_stdin);
+    conn.send(&Frame::Exec(exec))
+        .map_err(|cause| SessionError::new(&addr, cause))?;
+    let _armed = interrupts.arm(conn.writer(), SecondPress::Quit);
+    if forward_stdin {
+        spawn_stdin_forwarder(conn.writer()).map_err(|e| SessionError::new(&addr, Cause::Io(e)))?;
+    }
+    match wait_for(conn, &mut StdSink) {
+        Ok(done) => Ok(report(&addr, &done, interrupts.take_cancelled())),
+        Err(stop) => stopped(&addr, stop, interrupts),
+    }
+}
+
+/// Whether one-shot mode should forward stdin: not with `-n`, not from a
+/// terminal (a terminal's stdin is the user's, as with `ssh -T`).
+pub fn should_forward_stdin(no_stdin: bool) -> bool {
+    !no_stdin && !io::stdin().is_terminal()
+}
+
+/// What a line of stdin asks for in stdin mode.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// Run this command.
+    Command(&'a [u8]),
+    /// Nothing: a blank line.
+    Blank,
+    /// `bye` or `exit`: stop reading.
+    Quit,
+}
+
+/// Classifies one input line (without its newline).
+///
+/// ```
+/// use client::session::{classify_line, Line};
+/// assert_eq!(classify_line(b"  echo hi \r"), Line::Command(b"echo hi"));
+/// assert_eq!(classify_line(b"   "), Line::Blank);
+/// assert_eq!(classify_line(b"bye"), Line::Quit);
+/// assert_eq!(classify_line(b"exit"), Line::Quit);
+/// ```
+pub fn classify_line(line: &[u8]) -> Line<'_> {
+    let line = line.trim_ascii();
+    match line {
+        b"" => Line::Blank,
+        b"bye" | b"exit" => Line::Quit,
+        command => Line::Command(command),
+    }
+}
+
+enum Msg {
+    Frame(Result<Frame, Cause>),
+    Sent,
+    InputDone,
+}
+
+fn spawn_reader(mut reader: FrameReader<TcpStream>, tx: mpsc::SyncSender<Msg>) -> io::Result<()> {
+    thread::Builder::new()
+        .name("socket-reader".into())
+        .spawn(move || loop {
+            let next = match reader.read_frame() {
+                Ok(Some(frame)) => Ok(frame),
+                Ok(None) => Err(Cause::Closed),
+                Err(e) => Err(Cause::from(e)),
+            };
+            let last = next.is_err();
+            if tx.send(Msg::Frame(next)).is_err() || last {
+                return;
+            }
+        })
+        .map(drop)
+}
+
+fn spawn_feeder<R: BufRead + Send + 'static>(
+    mut input: R,
+    writer: FrameWriter,
+    timeout_ms: Option<u32>,
+    tx: mpsc::SyncSender<Msg>,
+) -> io::Result<()> {
+    thread::Builder::new()
+        .name("commands".into())
+        .spawn(move || {
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match input.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let command = match classify_line(&line) {
+                    Line::Blank => continue,
+                    Line::Quit => break,
+                    Line::Command(command) => command,
+                };
+                let exec = exec_for(command, timeout_ms, false);
+                // A send failure shows up on the reader side as well.
+                if writer.send(&Frame::Exec(exec)).is_err() || tx.send(Msg::Sent).is_err() {
+                    break;
+                }
+            }
+            let _ = tx.send(Msg::InputDone);
+        })
+        .map(drop)
+}
+
+/// Stdin mode: each line of `input` is a command, all sent pipelined on
+/// this connection, outputs in order. The status is the last failing
+/// command's, 0 if none failed.
+pub fn script<R: BufRead + Send + 'static>(
+    conn: Connection,
+    input: R,
+    timeout_ms: Option<u32>,
+    interrupts: &Interrupts,
+) -> Result<u8, Error> {
+    let addr = conn.addr().to_string();
+    let (reader, writer) = conn.into_parts();
+    let io_error = |e| Error::from(SessionError::new(&addr, Cause::Io(e)));
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
+    spawn_reader(reader, tx.clone()).map_err(io_error)?;
+    spawn_feeder(input, writer.clone(), timeout_ms, tx).map_err(io_error)?;
+    let _armed = interrupts.arm(writer.clone(), SecondPress::Quit);
+    let (mut sent, mut answered, mut input_done) = (0usize, 0usize, false);
+    let mut last_failure = status::SUCCESS;
+    let mut sink = StdSink;
+    while !(input_done && answered >= sent) {
+        let Ok(msg) = rx.recv() else {
+            // Both threads are gone without saying so: treat as closed.
+            return stopped(&addr, Stop::Lost(Cause::Closed), interrupts);
+        };
+        let frame = match msg {
+            Msg::Sent => {
+                sent += 1;
+                continue;
+            }
+            Msg::InputDone => {
+                input_done = true;
+                continue;
+            }
+            Msg::Frame(Ok(frame)) => frame,
+            Msg::Frame(Err(cause)) => return stopped(&addr, Stop::Lost(cause), interrupts),
+        };
+        match handle_frame(frame, &writer, &mut sink) {
+            Ok(Some(done)) => {
+                answered += 1;
+                let code = report(&addr, &done, interrupts.take_cancelled());
+                if code != status::SUCCESS {
+                    last_failure = code;
+                }
+            }
+            Ok(None) => {}
+            Err(stop) => return stopped(&addr, stop, interrupts),
+        }
+    }
+    Ok(last_failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Collect {
+        out: Vec<u8>,
+        err: Vec<u8>,
+        closed: bool,
+    }
+
+    impl Sink for Collect {
+        fn stdout(&mut self, data: &[u8]) -> io::Result<()> {
+            if self.closed {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.out.extend_from_slice(data);
+            Ok(())
+        }
+        fn stderr(&mut self, data: &[u8]) {
+            self.err.extend_from_slice(data);
+        }
+    }
+
+    fn writer() -> (FrameWriter, std::net::TcpListener) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stream = crate::conn::connect_tcp(&addr, std::time::Duration::from_secs(5)).unwrap();
+        (FrameWriter::new(&stream).unwrap(), listener)
+    }
+
+    #[test]
+    fn output_frames_go_to_their_own_stream_byte_for_byte() {
+        let (writer, _listener) = writer();
+        let mut sink = Collect {
+            out: vec![],
+            err: vec![],
+            closed: false,
+        };
+        let out = handle_frame(
+            Frame::Stdout(Bytes::from_static(b"a\xff\0")),
+            &writer,
+            &mut sink,
+        );
+        assert!(matches!(out, Ok(None)));
+        let err = handle_frame(
+            Frame::Stderr(Bytes::from_static(b"oops")),
+            &writer,
+            &mut sink,
+        );
+        assert!(matches!(err, Ok(None)));
+        assert_eq!(sink.out, b"a\xff\0");
+        assert_eq!(sink.err, b"oops");
+    }
+
+    #[test]
+    fn spawn_failure_ends_the_command_but_not_the_session() {
+        let (writer, _listener) = writer();
+        let mut sink = Collect {
+            out: vec![],
+            err: vec![],
+            closed: false,
+        };
+        let frame = Frame::Error(ErrorFrame::new(ErrorCode::SpawnFailed, "no fork"));
+        let done = handle_frame(frame, &writer, &mut sink).unwrap().unwrap();
+        assert_eq!(done.status(), status::FAILURE);
+    }
+
+    #[test]
+    fn other_server_errors_end_the_session() {
+        let (writer, _listener) = writer();
+        let mut sink = Collect {
+            out: vec![],
+            err: vec![],
+            closed: false,
+        };
+        let frame = Frame::Error(ErrorFrame::new(ErrorCode::ShuttingDown, "bye"));
+        assert!(matches!(
+            handle_frame(frame, &writer, &mut sink),
+            Err(Stop::Lost(Cause::Server {
+                code: ErrorCode::ShuttingDown,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_client_frame_from_the_server_is_a_protocol_error() {
+        let (writer, _listener) = writer();
+        let mut sink = Collect {
+            out: vec![],
+            err: vec![],
+            closed: false,
+        };
+        let frame = Frame::Exec(Exec::new("rm -rf /"));
+        assert!(matches!(
+            handle_frame(frame, &writer, &mut sink),
+            Err(Stop::Lost(Cause::Unexpected(protocol::FrameType::Exec)))
+        ));
+    }
+
+    #[test]
+    fn closed_stdout_stops_the_session_quietly() {
+        let (writer, _listener) = writer();
+        let mut sink = Collect {
+            out: vec![],
+            err: vec![],
+            closed: true,
+        };
+        let frame = Frame::Stdout(Bytes::from_static(b"y\n"));
+        assert!(matches!(
+            handle_frame(frame, &writer, &mut sink),
+            Err(Stop::StdoutClosed)
+        ));
+    }
+}
