@@ -1,0 +1,713 @@
+//! End-to-end tests of the `client` binary against the real `server`, the
+//! seed's Python server (`--legacy`), and tiny in-test peers for the
+//! handshake failures a correct server never produces.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use integration_tests::{bin, wait_timeout, Daemon};
+
+/// Longest any single client run may take before the test fails.
+const RUN_LIMIT: Duration = Duration::from_secs(20);
+
+fn server() -> Daemon {
+    Daemon::start("server", &["--listen", "127.0.0.1:0"])
+}
+
+fn client(addr: impl ToString) -> Command {
+    let mut cmd = bin("client");
+    cmd.arg("--connect").arg(addr.to_string());
+    cmd
+}
+
+/// Runs `cmd` to completion with `input` on stdin, within [`RUN_LIMIT`].
+fn run(mut cmd: Command, input: &[u8]) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = drain(child.stdout.take().expect("stdout"));
+    let err = drain(child.stderr.take().expect("stderr"));
+    let status = match wait_timeout(&mut child, RUN_LIMIT) {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("client did not finish within {RUN_LIMIT:?}");
+        }
+    };
+    let _ = feeder.join();
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or_else(|| {
+        panic!(
+            "client died by a signal: {:?}; stderr: {}",
+            output.status,
+            text(&output.stderr)
+        )
+    })
+}
+
+/// An address where nothing listens: bound by us, then released.
+fn dead_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    addr.to_string()
+}
+
+fn one_shot(addr: impl ToString, command: &str) -> Output {
+    let mut cmd = client(addr);
+    cmd.args(["--", command]);
+    run(cmd, b"")
+}
+
+#[test]
+fn exit_status_is_the_remote_exit_code() {
+    let server = server();
+    assert_eq!(code(&one_shot(server.addr(), "true")), 0);
+    assert_eq!(code(&one_shot(server.addr(), "exit 3")), 3);
+    assert_eq!(code(&one_shot(server.addr(), "no-such-command-here")), 127);
+}
+
+#[test]
+fn command_killed_by_a_signal_exits_128_plus_the_signal() {
+    let server = server();
+    assert_eq!(code(&one_shot(server.addr(), "kill -9 $$")), 137);
+    assert_eq!(code(&one_shot(server.addr(), "kill -TERM $$")), 143);
+}
+
+#[test]
+fn command_over_its_time_limit_exits_124_and_is_killed() {
+    let server = server();
+    let started = Instant::now();
+    let mut cmd = client(server.addr());
+    cmd.args(["--timeout", "0.5", "--", "echo partial; sleep 30"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 124, "stderr: {}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "partial\n");
+    assert!(text(&output.stderr).contains("timed out"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn nothing_listening_exits_255_with_one_line_naming_address_and_cause() {
+    let addr = dead_addr();
+    let output = one_shot(&addr, "true");
+    assert_eq!(code(&output), 255);
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        text(&output.stderr),
+        format!("client: {addr}: connection refused\n")
+    );
+}
+
+#[test]
+fn remote_stdout_and_stderr_stay_separate_and_byte_exact() {
+    let server = server();
+    let output = one_shot(
+        server.addr(),
+        r"printf 'out\000\377\n'; printf 'err\001' >&2; printf 'more'",
+    );
+    assert_eq!(code(&output), 0);
+    assert_eq!(output.stdout, b"out\0\xff\nmore");
+    assert_eq!(output.stderr, b"err\x01");
+}
+
+#[test]
+fn command_words_are_joined_with_spaces_like_ssh() {
+    let server = server();
+    let mut cmd = client(server.addr());
+    cmd.args(["echo", "-n", "a", "b"]);
+    let output = run(cmd, b"");
+    assert_eq!(output.stdout, b"a b");
+}
+
+#[test]
+fn stdin_is_forwarded_with_its_end() {
+    let server = server();
+    let mut cmd = client(server.addr());
+    cmd.args(["--", "wc", "-c"]);
+    let output = run(cmd, b"abc");
+    assert_eq!(code(&output), 0);
+    assert_eq!(text(&output.stdout).trim(), "3");
+
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut cmd = client(server.addr());
+    cmd.args(["--", "cksum"]);
+    let remote = run(cmd, &big);
+    let mut local = Command::new("cksum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("cksum");
+    local
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&big)
+        .expect("feed cksum");
+    let local = local.wait_with_output().expect("cksum output");
+    assert_eq!(remote.stdout, local.stdout, "3 MB of stdin arrived intact");
+}
+
+#[test]
+fn dash_n_keeps_stdin_local() {
+    let server = server();
+    let mut cmd = client(server.addr());
+    cmd.args(["-n", "--", "wc", "-c"]);
+    let output = run(cmd, b"abc");
+    assert_eq!(text(&output.stdout).trim(), "0");
+}
+
+#[test]
+fn ctrl_c_cancels_the_remote_command_and_the_client_reports_it() {
+    let server = server();
+    let mut child = client(server.addr())
+        .args(["-n", "--", "echo started; sleep 30; echo not-cancelled"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    assert_eq!(line, "started\n");
+    let started = Instant::now();
+    send_signal(&child, libc::SIGINT);
+    let status = wait_timeout(&mut child, RUN_LIMIT).expect("client ends after Ctrl-C");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("rest of stdout");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(130), "stderr: {stderr}");
+    assert_eq!(rest, "", "the command did not go on after the cancel");
+    assert!(stderr.contains("cancelled by Ctrl-C"), "stderr: {stderr}");
+}
+
+fn send_signal(child: &Child, signal: i32) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+#[test]
+fn closed_stdout_ends_the_client_quietly() {
+    let server = server();
+    let mut child = client(server.addr())
+        .args(["-n", "--", "yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("one line");
+    assert_eq!(line, "y\n");
+    drop(stdout);
+    let err = drain(child.stderr.take().expect("stderr"));
+    let status = wait_timeout(&mut child, RUN_LIMIT).expect("client ends when stdout closes");
+    let stderr = text(&err.join().expect("stderr"));
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "", "no panic, no message");
+}
+
+#[test]
+fn stdin_mode_runs_one_command_a_line_in_order_with_the_last_failure_as_status() {
+    let server = server();
+    let script = b"echo one\n\nexit 3\necho two >&2\n  echo three  \nfalse\necho four\n";
+    let output = run(client(server.addr()), script);
+    assert_eq!(text(&output.stdout), "one\nthree\nfour\n");
+    assert_eq!(text(&output.stderr), "two\n");
+    assert_eq!(code(&output), 1, "the last failing command was `false`");
+}
+
+#[test]
+fn stdin_mode_pipelines_many_commands_on_one_connection() {
+    let server = server();
+    let script: String = (0..500).map(|i| format!("echo {i}\n")).collect();
+    let output = run(client(server.addr()), script.as_bytes());
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    let expected: String = (0..500).map(|i| format!("{i}\n")).collect();
+    assert_eq!(text(&output.stdout), expected);
+}
+
+#[test]
+fn stdin_mode_stops_at_bye() {
+    let server = server();
+    let output = run(client(server.addr()), b"echo a\nbye\necho b\n");
+    assert_eq!(text(&output.stdout), "a\n");
+    assert_eq!(code(&output), 0);
+}
+
+#[test]
+fn token_auth_succeeds_with_the_token_and_fails_clearly_without_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").expect("write token");
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "guess\n").expect("write wrong token");
+    let server = Daemon::start(
+        "server",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--token-file",
+            token.to_str().expect("utf-8 path"),
+        ],
+    );
+    let addr = server.addr().to_string();
+
+    let mut cmd = client(&addr);
+    cmd.arg("--token-file").arg(&token).args(["--", "echo ok"]);
+    let output = run(cmd, b"");
+    assert_eq!((code(&output), text(&output.stdout)), (0, "ok\n".into()));
+
+    let mut cmd = client(&addr);
+    cmd.arg("--token-file").arg(&wrong).args(["--", "echo ok"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 255);
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        text(&output.stderr),
+        format!("client: {addr}: authentication failed\n")
+    );
+
+    let output = one_shot(&addr, "echo ok");
+    assert_eq!(code(&output), 255);
+    assert!(
+        text(&output.stderr).starts_with(&format!("client: {addr}: ")),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(text(&output.stderr).contains("token"));
+}
+
+/// A peer that answers the hello with a `Welcome` of another version.
+#[test]
+fn version_mismatch_exits_255_naming_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let peer = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut reader = protocol::io::FrameReader::new(conn.try_clone().expect("clone"));
+        let hello = reader.read_frame().expect("read hello");
+        assert!(matches!(hello, Some(protocol::Frame::Hello(_))));
+        let welcome = protocol::Frame::Welcome(protocol::Welcome { version: 99 });
+        protocol::io::write_frame(&mut conn, &welcome).expect("write welcome");
+    });
+    let output = one_shot(&addr, "true");
+    peer.join().expect("peer");
+    assert_eq!(code(&output), 255);
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with(&format!("client: {addr}: ")), "{stderr}");
+    assert!(stderr.contains("version mismatch"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+}
+
+/// A peer that accepts and says nothing: the connect timeout bounds the
+/// handshake too.
+#[test]
+fn silent_peer_times_out_the_handshake() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let started = Instant::now();
+    let mut cmd = client(&addr);
+    cmd.args(["--connect-timeout", "0.3", "--", "true"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 255);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        text(&output.stderr),
+        format!("client: {addr}: handshake timed out after 0.3s (is it a --legacy server?)\n")
+    );
+    drop(listener);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let mut cmd = bin("client");
+    cmd.args(["--fanout", "0", "true"]);
+    assert_eq!(code(&run(cmd, b"")), 2);
+    let mut cmd = bin("client");
+    cmd.args(["--hosts", "127.0.0.1:1"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 2);
+    assert_eq!(text(&output.stderr), "client: fan-out needs a COMMAND\n");
+}
+
+#[test]
+fn help_shows_every_flag_and_its_defaults() {
+    let mut cmd = bin("client");
+    cmd.arg("--help");
+    let help = text(&run(cmd, b"").stdout);
+    for flag in [
+        "--connect",
+        "--token-file",
+        "--timeout",
+        "--connect-timeout",
+        "-n",
+        "--hosts",
+        "--hosts-file",
+        "--fanout",
+        "--group",
+        "--legacy",
+        "[default: 127.0.0.1:8080]",
+        "[default: 32]",
+        "[default: 10]",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+// ---------------------------------------------------------------- fan-out
+
+#[test]
+fn fan_out_prefixes_whole_lines_and_survives_a_dead_host() {
+    let servers: Vec<Daemon> = (0..4).map(|_| server()).collect();
+    let dead = dead_addr();
+    let mut hosts: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
+    hosts.push(dead.clone());
+    let mut cmd = bin("client");
+    cmd.args(["--hosts", &hosts.join(","), "--", "echo hi; echo oops >&2"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 255, "one host was unreachable");
+    let mut lines: Vec<String> = text(&output.stdout).lines().map(String::from).collect();
+    lines.sort();
+    let mut expected: Vec<String> = hosts[..4].iter().map(|h| format!("{h}: hi")).collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+    let stderr = text(&output.stderr);
+    for host in &hosts[..4] {
+        assert!(stderr.contains(&format!("{host}: oops\n")), "{stderr}");
+    }
+    assert!(
+        stderr.contains(&format!("unreachable (connection refused): {dead}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("5 hosts: 4 ok, 1 failed"), "{stderr}");
+}
+
+#[test]
+fn fan_out_never_mixes_two_hosts_within_a_line() {
+    let servers: Vec<Daemon> = (0..3).map(|_| server()).collect();
+    let hosts: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
+    let payload = "x".repeat(300);
+    let mut cmd = bin("client");
+    cmd.args([
+        "--hosts",
+        &hosts.join(","),
+        "--",
+        &format!("yes {payload} | head -n 3000"),
+    ]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 0);
+    let stdout = text(&output.stdout);
+    let mut per_host = vec![0; hosts.len()];
+    for line in stdout.lines() {
+        let (host, rest) = line.split_once(": ").expect("prefixed line");
+        assert_eq!(rest, payload, "a line was cut or mixed");
+        let index = hosts.iter().position(|h| h == host).expect("known host");
+        per_host[index] += 1;
+    }
+    assert_eq!(per_host, vec![3000; hosts.len()]);
+}
+
+#[test]
+fn fan_out_status_is_the_largest_and_respects_the_limit_of_hosts_at_once() {
+    let servers: Vec<Daemon> = (0..3).map(|_| server()).collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hosts");
+    let mut listing = String::from("# test hosts\n");
+    for server in &servers {
+        listing.push_str(&format!("{}   # a server\n\n", server.addr()));
+    }
+    std::fs::write(&file, listing).expect("hosts file");
+    let started = Instant::now();
+    let mut cmd = bin("client");
+    cmd.arg("--hosts-file").arg(&file).args([
+        "--fanout",
+        "1",
+        "--timeout",
+        "0.4",
+        "--",
+        "sleep 0.2; exit 3",
+    ]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 3, "stderr: {}", text(&output.stderr));
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "--fanout 1 runs hosts one after another"
+    );
+    assert!(text(&output.stderr).contains("3 hosts: 0 ok, 3 failed"));
+
+    let mut cmd = bin("client");
+    cmd.arg("--hosts-file")
+        .arg(&file)
+        .args(["--timeout", "0.3", "--", "sleep 10"]);
+    assert_eq!(code(&run(cmd, b"")), 124);
+}
+
+#[test]
+fn group_prints_identical_outputs_once_with_their_hosts() {
+    let servers: Vec<Daemon> = (0..3).map(|_| server()).collect();
+    let hosts: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
+    let mut cmd = bin("client");
+    cmd.args([
+        "--group",
+        "--hosts",
+        &hosts.join(","),
+        "--",
+        "echo same; echo line2",
+    ]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 0);
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert_eq!(lines[0], "----------------");
+    assert_eq!(lines[2], "----------------");
+    assert_eq!(&lines[3..], ["same", "line2"]);
+    assert!(lines[1].starts_with("127.0.0.1:["), "{}", lines[1]);
+    assert!(lines[1].ends_with("] (exit 0)"), "{}", lines[1]);
+    for host in &hosts {
+        let port = host.rsplit(':').next().expect("port");
+        assert!(lines[1].contains(port), "{} lacks {port}", lines[1]);
+    }
+    assert_eq!(text(&output.stderr), "");
+}
+
+// ---------------------------------------------------------------- REPL
+
+struct Pty {
+    rx: mpsc::Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Pty {
+    fn spawn(args: &[String], data_home: &std::path::Path) -> Pty {
+        use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: 40,
+                cols: 200,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(integration_tests::bin_path("client"));
+        cmd.args(args);
+        cmd.env("XDG_DATA_HOME", data_home);
+        cmd.env("TERM", "xterm");
+        let child = pair.slave.spawn_command(cmd).expect("spawn in pty");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let writer = pair.master.take_writer().expect("pty writer");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _master = pair.master;
+            let mut buf = [0u8; 4096];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Pty {
+            rx,
+            seen: Vec::new(),
+            writer,
+            child,
+        }
+    }
+
+    /// Waits until the output since the last match holds `needle`.
+    fn expect(&mut self, needle: &str) {
+        let deadline = Instant::now() + RUN_LIMIT;
+        loop {
+            if let Some(at) = find(&self.seen, needle.as_bytes()) {
+                self.seen.drain(..at + needle.len());
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(chunk) => self.seen.extend_from_slice(&chunk),
+                Err(_) => panic!(
+                    "pty never showed {needle:?}; it showed {:?}",
+                    text(&self.seen)
+                ),
+            }
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("type");
+        self.writer.flush().expect("flush");
+    }
+
+    fn wait(&mut self) -> u32 {
+        let deadline = Instant::now() + RUN_LIMIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.exit_code();
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        panic!("client in the pty did not exit");
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn repl_in_a_terminal_has_a_prompt_history_status_and_bye() {
+    let server = server();
+    let addr = server.addr().to_string();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("echo hel''lo\r");
+    pty.expect("hello");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("\r"); // an empty line does nothing
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("sh -c 'exit 3'\r");
+    pty.expect(&format!("{addr} [3]> "));
+    // Up twice: the history brings back the echo.
+    pty.send("\x1b[A\x1b[A\r");
+    pty.expect("hello");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("exit 4\r");
+    pty.expect(&format!("{addr} [4]> "));
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 4, "the last command's status");
+    let history = std::fs::read_to_string(data.path().join("rcmd/client_history"))
+        .expect("history file in the data directory");
+    assert!(history.contains("echo hel''lo"), "{history}");
+    assert!(!history.contains("bye"), "{history}");
+}
+
+#[test]
+fn repl_ctrl_c_cancels_the_command_not_the_session_and_ctrl_d_leaves() {
+    let server = server();
+    let addr = server.addr().to_string();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("echo run''ning; sleep 30\r");
+    pty.expect("running");
+    pty.send("\x03");
+    pty.expect("cancelled by Ctrl-C");
+    pty.expect(&format!("{addr} [130]> "));
+    pty.send("echo still''here\r");
+    pty.expect("stillhere");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("\x04");
+    assert_eq!(pty.wait(), 0);
+}
+
+// ---------------------------------------------------------------- legacy
+
+/// The seed's Python command server on a free port; it prints nothing when
+/// ready, so readiness is a bounded loop of connect attempts.
+fn seed_server() -> Option<(SeedServer, String)> {
+    if !integration_tests::require_program("python3") {
+        return None;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/seed/python/cmd_server.py");
+    assert!(script.exists(), "seed server at {}", script.display());
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let child = Command::new("python3")
+        .arg(&script)
+        .env("SEED_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the seed server");
+    let server = SeedServer(child);
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..500 {
+        if TcpStream::connect(&addr).is_ok() {
+            return Some((server, addr));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the seed server never listened on {addr}");
+}
+
+struct SeedServer(Child);
+
+impl Drop for SeedServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn legacy_one_shot_and_stdin_mode_work_against_the_seeds_python_server() {
+    let Some((_seed, addr)) = seed_server() else {
+        return;
+    };
+    let mut cmd = client(&addr);
+    cmd.args(["--legacy", "--", "echo", "hi"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "hi\n");
+
+    // More than one recv(1024) of output: the length header keeps it whole
+    // (the seed's "sticky packet" problem), stderr merged after stdout.
+    let mut cmd = client(&addr);
+    cmd.arg("--legacy");
+    let output = run(cmd, b"seq 1 3000\n\necho err >&2\nbye\necho never\n");
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    let expected: String = (1..=3000).map(|i| format!("{i}\n")).collect::<String>() + "err\n";
+    assert_eq!(text(&output.stdout), expected);
+}
