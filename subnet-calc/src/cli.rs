@@ -447,15 +447,38 @@ fn dispatch(
                     return Err(Error::NoInput);
                 }
                 let mut bad = 0usize;
-                for_each_line(stdin, |lineno, line| {
-                    match line.and_then(|l| net(l).map_err(LineError::Parse)) {
-                        Ok(n) => push(n),
-                        Err(e) => {
-                            bad += 1;
-                            if bad <= MAX_REPORTED_ERRORS {
-                                report_line_error(stderr, lineno, &e);
-                            }
+                let mut fail = |lineno, e| {
+                    bad += 1;
+                    if bad <= MAX_REPORTED_ERRORS {
+                        report_line_error(stderr, lineno, &e);
+                    }
+                };
+                for_each_raw_line(stdin, |lineno, raw| {
+                    let Some(raw) = raw else {
+                        fail(lineno, LineError::TooLong);
+                        return Ok(());
+                    };
+                    // Most lines are plain `a.b.c.d/p` networks: take them
+                    // without UTF-8 checks or error plumbing.
+                    if let Some(n) = crate::parse::parse_v4_cidr_fast(raw.trim_ascii()) {
+                        if n.is_network() {
+                            push(IpNet::V4(n));
+                            return Ok(());
                         }
+                    }
+                    let line = match std::str::from_utf8(raw) {
+                        Ok(l) => l.trim(),
+                        Err(_) => {
+                            fail(lineno, LineError::NotUtf8);
+                            return Ok(());
+                        }
+                    };
+                    if line.is_empty() || line.starts_with('#') {
+                        return Ok(());
+                    }
+                    match net(line) {
+                        Ok(n) => push(n),
+                        Err(e) => fail(lineno, LineError::Parse(e)),
                     }
                     Ok(())
                 })?;
@@ -572,10 +595,11 @@ fn vlsm_host_bits(width: u8, hosts: u128) -> Option<u8> {
         h => {
             // IPv4 loses network and broadcast, IPv6 only the network.
             let lost: u128 = if width == 32 { 2 } else { 1 };
-            // Smallest b with 2^b - lost >= h, i.e. 2^b >= h + lost.
-            let need = h.checked_add(lost);
-            let b = match need {
-                Some(n) => 128 - (n - 1).leading_zeros(),
+            // Smallest b with 2^b - lost >= h, i.e. 2^b > h + lost - 1:
+            // the bit length of h + lost - 1, which overflows only when no
+            // width could hold h anyway.
+            let b = match h.checked_add(lost - 1) {
+                Some(m) => 128 - m.leading_zeros(),
                 None => 129,
             };
             // b <= 129: fits; more than the width is reported by the caller.
@@ -818,45 +842,86 @@ fn line_error_text(e: &LineError) -> String {
 }
 
 /// Calls `f(line_number, line)` for each non-blank, non-`#` line of `r`,
-/// trimmed. Lines over [`MAX_LINE`] bytes are passed as errors and skipped
-/// without buffering them whole.
+/// trimmed. Lines over [`MAX_LINE`] bytes or not UTF-8 are passed as
+/// errors.
 fn for_each_line(
     r: &mut dyn BufRead,
     mut f: impl FnMut(usize, Result<&str, LineError>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut buf: Vec<u8> = Vec::with_capacity(256);
-    let mut lineno = 0usize;
-    loop {
-        buf.clear();
-        // +1 so that a line of exactly MAX_LINE bytes plus '\n' fits.
-        let n = io::Read::take(&mut *r, MAX_LINE as u64 + 1).read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        lineno += 1;
-        if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
-            // Discard the rest of the overlong line.
-            loop {
-                buf.clear();
-                let n = io::Read::take(&mut *r, MAX_LINE as u64).read_until(b'\n', &mut buf)?;
-                if n == 0 || buf.last() == Some(&b'\n') {
-                    break;
+    for_each_raw_line(r, |lineno, raw| match raw {
+        None => f(lineno, Err(LineError::TooLong)),
+        Some(raw) => match std::str::from_utf8(raw) {
+            Err(_) => f(lineno, Err(LineError::NotUtf8)),
+            Ok(line) => {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    Ok(())
+                } else {
+                    f(lineno, Ok(line))
                 }
             }
-            f(lineno, Err(LineError::TooLong))?;
-            continue;
+        },
+    })
+}
+
+/// Calls `f(line_number, Some(bytes))` for each line of `r` without its
+/// `\n`, or `f(line_number, None)` for a line over [`MAX_LINE`] bytes,
+/// which is skipped without being buffered whole. Lines are read in place
+/// from `r`'s buffer; only a line that straddles two fills is copied.
+fn for_each_raw_line(
+    r: &mut dyn BufRead,
+    mut f: impl FnMut(usize, Option<&[u8]>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut lineno = 0usize;
+    // The start of a line cut by the end of a buffer fill.
+    let mut carry: Vec<u8> = Vec::new();
+    // The carried line has passed MAX_LINE: drop bytes until its end.
+    let mut overlong = false;
+    let mut one = |lineno: usize, raw: &[u8], overlong: bool| {
+        if overlong || raw.len() > MAX_LINE {
+            f(lineno, None)
+        } else {
+            f(lineno, Some(raw))
         }
-        let line = match std::str::from_utf8(&buf) {
-            Ok(s) => s.trim(),
-            Err(_) => {
-                f(lineno, Err(LineError::NotUtf8))?;
-                continue;
-            }
+    };
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
         };
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+        if buf.is_empty() {
+            if !carry.is_empty() || overlong {
+                lineno += 1;
+                one(lineno, &carry, overlong)?;
+            }
+            return Ok(());
         }
-        f(lineno, Ok(line))?;
+        let len = buf.len();
+        let mut pos = 0;
+        while let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') {
+            let end = pos + nl;
+            lineno += 1;
+            if carry.is_empty() && !overlong {
+                one(lineno, &buf[pos..end], false)?;
+            } else {
+                if !overlong {
+                    carry.extend_from_slice(&buf[pos..end]);
+                }
+                one(lineno, &carry, overlong)?;
+                carry.clear();
+                overlong = false;
+            }
+            pos = end + 1;
+        }
+        if !overlong {
+            carry.extend_from_slice(&buf[pos..]);
+            if carry.len() > MAX_LINE {
+                carry.clear();
+                overlong = true;
+            }
+        }
+        r.consume(len);
     }
 }
 
@@ -990,4 +1055,86 @@ fn calc(
     } else {
         Exit::Success
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines as `for_each_raw_line` sees them through a reader whose buffer
+    /// holds only `cap` bytes, so that lines straddle fills.
+    fn raw_lines(input: &[u8], cap: usize) -> Vec<(usize, Option<Vec<u8>>)> {
+        let mut r = io::BufReader::with_capacity(cap, input);
+        let mut got = Vec::new();
+        for_each_raw_line(&mut r, |n, l| {
+            got.push((n, l.map(<[u8]>::to_vec)));
+            Ok(())
+        })
+        .unwrap();
+        got
+    }
+
+    #[test]
+    fn lines_straddling_buffer_fills_come_out_whole() {
+        for cap in [1, 2, 3, 7, 64] {
+            let got = raw_lines(b"10.0.0.0/8\n\n192.168.0.0/16\nlast", cap);
+            let want = vec![
+                (1, Some(b"10.0.0.0/8".to_vec())),
+                (2, Some(Vec::new())),
+                (3, Some(b"192.168.0.0/16".to_vec())),
+                (4, Some(b"last".to_vec())),
+            ];
+            assert_eq!(got, want, "buffer of {cap} bytes");
+        }
+    }
+
+    #[test]
+    fn an_overlong_line_is_reported_once_and_skipped() {
+        let mut input = vec![b'x'; MAX_LINE * 3];
+        input.extend_from_slice(b"\n1.2.3.4\n");
+        for cap in [16, MAX_LINE + 5, 1 << 16] {
+            let got = raw_lines(&input, cap);
+            assert_eq!(
+                got,
+                vec![(1, None), (2, Some(b"1.2.3.4".to_vec()))],
+                "cap {cap}"
+            );
+        }
+        let exact = vec![b'y'; MAX_LINE];
+        assert_eq!(raw_lines(&exact, 64), vec![(1, Some(exact.clone()))]);
+    }
+
+    #[test]
+    fn vlsm_host_bits_follow_the_host_rules() {
+        assert_eq!(vlsm_host_bits(32, 1), Some(0));
+        assert_eq!(vlsm_host_bits(32, 2), Some(1));
+        assert_eq!(vlsm_host_bits(32, 3), Some(3)); // /29 holds 6; /30 holds 2
+        assert_eq!(vlsm_host_bits(32, 6), Some(3));
+        assert_eq!(vlsm_host_bits(32, 7), Some(4));
+        assert_eq!(vlsm_host_bits(32, (1 << 32) - 2), Some(32));
+        assert_eq!(vlsm_host_bits(32, (1 << 32) - 1), None);
+        assert_eq!(vlsm_host_bits(128, 3), Some(2)); // /126 holds 3
+        assert_eq!(vlsm_host_bits(128, u128::MAX), Some(128));
+    }
+
+    #[test]
+    fn vlsm_fills_an_ipv6_slash_0_exactly_without_overflow() {
+        let all: IpNet = "::/0".parse().unwrap();
+        let plan = vlsm(all, &[u128::MAX]).unwrap();
+        assert_eq!(plan[0], all);
+        assert!(matches!(
+            vlsm(all, &[u128::MAX, 1]),
+            Err(Error::VlsmDoesNotFit { .. })
+        ));
+    }
+
+    #[test]
+    fn split_count_rounds_up_to_a_power_of_two() {
+        let n: IpNet = "10.0.0.0/24".parse().unwrap();
+        assert_eq!(split_prefix_for_count(n, 1).unwrap(), 24);
+        assert_eq!(split_prefix_for_count(n, 3).unwrap(), 26);
+        assert_eq!(split_prefix_for_count(n, 256).unwrap(), 32);
+        assert!(split_prefix_for_count(n, 257).is_err());
+        assert!(split_prefix_for_count(n, 0).is_err());
+    }
 }
