@@ -4,9 +4,9 @@
 //! # Design
 //!
 //! * [`bin_path`] asks cargo (the same `cargo` that runs the tests, from the
-//!   `CARGO` variable) to build every binary of the workspace once per test
-//!   process, then returns the path in the same target directory and profile
-//!   as the running test. A plain `cargo test --workspace` has built them
+//!   `CARGO` variable) to build the binary once per test process, then
+//!   returns its path in the same target directory and profile as the
+//!   running test. A plain `cargo test --workspace` has built them
 //!   already, so that call is a no-op; `cargo test -p integration-tests`
 //!   alone still works.
 //! * [`Daemon`] starts a server on port 0 and learns its real address from its
@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -46,28 +46,33 @@ fn profile_dir() -> PathBuf {
     deps.parent().expect("profile directory").to_path_buf()
 }
 
-fn build_all_binaries() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let dir = profile_dir();
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--workspace", "--bins", "--quiet"]);
-        if dir.file_name().is_some_and(|p| p == "release") {
-            cmd.arg("--release");
-        }
-        if let Some(target) = dir.parent() {
-            cmd.arg("--target-dir").arg(target);
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --workspace --bins failed");
-    });
+/// Builds the binary `name` (of the package of the same name) once per
+/// test process.
+fn build_binary(name: &str) {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if built.iter().any(|b| b == name) {
+        return;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let dir = profile_dir();
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", name, "--bin", name]);
+    if dir.file_name().is_some_and(|p| p == "release") {
+        cmd.arg("--release");
+    }
+    if let Some(target) = dir.parent() {
+        cmd.arg("--target-dir").arg(target);
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build -p {name} failed");
+    built.push(name.to_string());
 }
 
 /// The path of the workspace binary `name` (`server`, `client`, `udp-echo`,
 /// `subnet-calc`), built by cargo on first use.
 pub fn bin_path(name: &str) -> PathBuf {
-    build_all_binaries();
+    build_binary(name);
     let path = profile_dir().join(name);
     assert!(path.exists(), "{} was not built", path.display());
     path

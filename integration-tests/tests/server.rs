@@ -1,0 +1,583 @@
+//! The server, end to end: the real binary on 127.0.0.1, driven by a raw
+//! protocol client so every frame can be checked.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use integration_tests::{process_exists, require_program, Daemon};
+use protocol::handshake::{ClientHandshake, ClientStep, HandshakeError};
+use protocol::io::{write_frame, FrameReader};
+use protocol::{ErrorCode, Exec, Exit, Frame, Signal, Termination};
+
+/// Bound on any single wait in these tests, so a bug fails instead of hangs.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn start(args: &[&str]) -> Daemon {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    Daemon::start("server", &all)
+}
+
+/// A client that speaks frames directly.
+struct Raw {
+    writer: TcpStream,
+    reader: FrameReader<TcpStream>,
+}
+
+impl Raw {
+    fn connect_plain(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(LIMIT)).unwrap();
+        let reader = FrameReader::new(stream.try_clone().unwrap());
+        Raw {
+            writer: stream,
+            reader,
+        }
+    }
+
+    fn connect(addr: SocketAddr) -> Raw {
+        Raw::connect_with(addr, None).expect("handshake")
+    }
+
+    fn connect_with(addr: SocketAddr, token: Option<&[u8]>) -> Result<Raw, HandshakeError> {
+        let mut raw = Raw::connect_plain(addr);
+        let (mut hs, hello) = ClientHandshake::new(token.map(<[u8]>::to_vec));
+        raw.send(&hello);
+        loop {
+            let frame = raw.next().expect("a handshake reply");
+            match hs.receive(frame)? {
+                ClientStep::Send(frame) => raw.send(&frame),
+                ClientStep::Done { .. } => return Ok(raw),
+            }
+        }
+    }
+
+    fn send(&mut self, frame: &Frame) {
+        write_frame(&mut self.writer, frame).expect("send frame");
+    }
+
+    /// The next frame other than a liveness `Ping`.
+    fn next(&mut self) -> Option<Frame> {
+        loop {
+            match self.reader.read_frame().expect("read frame") {
+                Some(Frame::Ping(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn exec(&mut self, command: &str) {
+        self.send(&Frame::Exec(Exec::new(command.to_string())));
+    }
+
+    /// Reads one command's answer: its output and its exit.
+    fn collect(&mut self) -> Outcome {
+        let mut out = Outcome::default();
+        loop {
+            match self.next() {
+                Some(Frame::Stdout(d)) => {
+                    out.stdout.extend_from_slice(&d);
+                    out.events.push((Instant::now(), d.to_vec()));
+                }
+                Some(Frame::Stderr(d)) => out.stderr.extend_from_slice(&d),
+                Some(Frame::Exit(exit)) => {
+                    out.exit = Some(exit);
+                    return out;
+                }
+                Some(Frame::Error(e)) => {
+                    out.error = Some((e.code, e.message_lossy().into_owned()));
+                    return out;
+                }
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    fn run(&mut self, command: &str) -> Outcome {
+        self.exec(command);
+        self.collect()
+    }
+}
+
+#[derive(Default)]
+struct Outcome {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    events: Vec<(Instant, Vec<u8>)>,
+    exit: Option<Exit>,
+    error: Option<(ErrorCode, String)>,
+}
+
+impl Outcome {
+    fn termination(&self) -> Termination {
+        self.exit.expect("an Exit frame").termination
+    }
+}
+
+#[test]
+fn prints_listening_line_with_real_port() {
+    let server = start(&[]);
+    assert_ne!(server.addr().port(), 0);
+    assert!(server.stderr_text().contains("listening on 127.0.0.1:"));
+}
+
+#[test]
+fn output_is_streamed_as_produced() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let out = c.run("echo a; sleep 0.6; echo b");
+    assert_eq!(out.stdout, b"a\nb\n");
+    assert_eq!(out.events.len(), 2, "two separate writes, two frames");
+    let gap = out.events[1].0 - out.events[0].0;
+    assert!(
+        gap >= Duration::from_millis(400),
+        "a came only {gap:?} before b"
+    );
+}
+
+#[test]
+fn stdout_and_stderr_stay_apart() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let out = c.run("echo out; echo err >&2; echo out2");
+    assert_eq!(out.stdout, b"out\nout2\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.termination(), Termination::Code(0));
+}
+
+#[test]
+fn exit_codes_are_reported() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    assert_eq!(c.run("true").termination(), Termination::Code(0));
+    assert_eq!(c.run("exit 3").termination(), Termination::Code(3));
+    assert_eq!(c.run("kill -9 $$").termination(), Termination::Signal(9));
+    let missing = c.run("no_such_command_xyz_42");
+    assert_eq!(missing.termination(), Termination::Code(127));
+    assert!(!missing.stderr.is_empty(), "the shell says what is missing");
+}
+
+#[test]
+fn empty_output_gives_only_an_exit() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let out = c.run("true");
+    assert!(out.stdout.is_empty() && out.stderr.is_empty() && out.events.is_empty());
+    assert!(out.exit.unwrap().runtime_us > 0);
+}
+
+#[test]
+fn a_hundred_megabytes_arrive_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c 100000000 /dev/urandom > {}",
+            file.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let expected = std::fs::read(&file).unwrap();
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let out = c.run(&format!("cat {}", file.display()));
+    assert_eq!(out.termination(), Termination::Code(0));
+    assert_eq!(out.stdout.len(), expected.len());
+    assert!(out.stdout == expected, "100 MB of output differ");
+}
+
+#[test]
+fn a_single_one_mebibyte_line_arrives_whole() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let out = c.run("head -c 1048576 /dev/zero | tr '\\0' x; echo");
+    assert_eq!(out.stdout.len(), 1_048_577);
+    assert!(out.stdout[..1_048_576].iter().all(|&b| b == b'x'));
+    assert_eq!(out.stdout.last(), Some(&b'\n'));
+}
+
+#[test]
+fn stdin_is_forwarded_and_its_end_passed_on() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        stdin: true,
+        ..Exec::new("wc -c")
+    }));
+    c.send(&Frame::Stdin("abc".into()));
+    c.send(&Frame::Stdin(vec![0u8; 1000].into()));
+    c.send(&Frame::StdinEof);
+    let out = c.collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1003");
+}
+
+#[test]
+fn signal_frame_cancels_the_command() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    // The trap is set before "started" is printed, so the signal cannot
+    // race the shell's start-up.
+    c.exec("trap 'echo caught; exit 7' INT; echo started; while :; do sleep 0.1; done");
+    assert_eq!(c.next(), Some(Frame::Stdout("started\n".into())));
+    let sent = Instant::now();
+    c.send(&Frame::Signal(Signal { signal: 2 }));
+    let out = c.collect();
+    assert_eq!(out.stdout, b"caught\n");
+    assert_eq!(out.termination(), Termination::Code(7));
+    assert!(sent.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn timeout_kills_and_keeps_partial_output() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        timeout_ms: Some(500),
+        ..Exec::new("echo partial; sleep 30")
+    }));
+    let out = c.collect();
+    let exit = out.exit.unwrap();
+    assert!(exit.timed_out);
+    assert_eq!(out.stdout, b"partial\n");
+    assert!(matches!(exit.termination, Termination::Signal(15)));
+    assert!(exit.runtime_us < 10_000_000);
+}
+
+#[test]
+fn server_default_timeout_applies() {
+    let server = start(&["--timeout", "1"]);
+    let mut c = Raw::connect(server.addr());
+    let exit = c.run("sleep 30").exit.unwrap();
+    assert!(exit.timed_out);
+}
+
+#[test]
+fn client_gone_mid_command_kills_the_whole_group() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("sleep 60 & echo $$ $!; wait");
+    let Some(Frame::Stdout(line)) = c.next() else {
+        panic!("expected the pids")
+    };
+    let pids: Vec<i32> = String::from_utf8_lossy(&line)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|&p| process_exists(p)));
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|&p| process_exists(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "processes {pids:?} outlived their client"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The server itself is fine.
+    let mut c = Raw::connect(server.addr());
+    assert_eq!(c.run("echo ok").stdout, b"ok\n");
+}
+
+#[test]
+fn background_process_holding_output_gets_a_bounded_linger() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let t = Instant::now();
+    let out = c.run("sleep 100 & echo started");
+    assert_eq!(out.stdout, b"started\n");
+    assert_eq!(out.termination(), Termination::Code(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn half_closed_client_still_gets_everything() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("sleep 0.3; echo done");
+    c.writer.shutdown(Shutdown::Write).unwrap();
+    let out = c.collect();
+    assert_eq!(out.stdout, b"done\n");
+    assert_eq!(out.termination(), Termination::Code(0));
+    assert_eq!(c.next(), None, "then a clean close");
+}
+
+#[test]
+fn a_thousand_pipelined_commands_run_in_order() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let mut batch = bytes::BytesMut::new();
+    for i in 0..1000 {
+        Frame::Exec(Exec::new(format!("echo {i}")))
+            .encode(&mut batch)
+            .unwrap();
+    }
+    let mut writer = c.writer.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&batch).unwrap());
+    for i in 0..1000 {
+        let out = c.collect();
+        assert_eq!(out.stdout, format!("{i}\n").as_bytes());
+        assert_eq!(out.termination(), Termination::Code(0));
+    }
+    sender.join().unwrap();
+}
+
+#[test]
+fn two_hundred_concurrent_clients_are_served() {
+    let server = start(&[]);
+    let addr = server.addr();
+    let threads: Vec<_> = (0..200)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(addr);
+                let out = c.run(&format!("echo {i}"));
+                assert_eq!(out.stdout, format!("{i}\n").as_bytes());
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// Sends raw bytes after a good handshake and expects an `Error` and a
+/// close, while another client is served meanwhile.
+fn expect_error_for(bytes: &[u8], code: ErrorCode) {
+    let server = start(&[]);
+    let mut bystander = Raw::connect(server.addr());
+    bystander.exec("sleep 0.5; echo still here");
+    let mut c = Raw::connect(server.addr());
+    c.writer.write_all(bytes).unwrap();
+    match c.next() {
+        Some(Frame::Error(e)) => assert_eq!(e.code, code, "{}", e.message_lossy()),
+        other => panic!("expected an Error frame, got {other:?}"),
+    }
+    assert_eq!(c.next(), None, "then a close");
+    assert_eq!(bystander.collect().stdout, b"still here\n");
+}
+
+#[test]
+fn garbage_gets_an_error_and_a_close() {
+    expect_error_for(b"\x00\x00\x00\x02\xEE\xEEgarbage", ErrorCode::Malformed);
+}
+
+#[test]
+fn length_ffffffff_gets_frame_too_large() {
+    expect_error_for(
+        &[0xFF, 0xFF, 0xFF, 0xFF, 0x10, 1, 2, 3],
+        ErrorCode::FrameTooLarge,
+    );
+}
+
+#[test]
+fn malformed_exec_gets_an_error() {
+    // An Exec whose env count claims more entries than the payload holds.
+    expect_error_for(&[0, 0, 0, 3, 0x10, 0, 0xFF, 0xFF], ErrorCode::Malformed);
+}
+
+#[test]
+fn truncated_frame_then_eof_closes_quietly() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.writer.write_all(&[0, 0, 0, 10, 0x10, 0, 0]).unwrap();
+    c.writer.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    let _ = c.writer.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "nothing runs for half a frame");
+    let mut other = Raw::connect(server.addr());
+    assert_eq!(other.run("echo fine").stdout, b"fine\n");
+}
+
+#[test]
+fn header_trickled_a_byte_at_a_time_hits_the_handshake_timeout() {
+    let server = start(&["--handshake-timeout", "1"]);
+    let mut c = Raw::connect_plain(server.addr());
+    let started = Instant::now();
+    for byte in [0u8, 0, 0] {
+        c.writer.write_all(&[byte]).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    match c.next() {
+        Some(Frame::Error(e)) => assert_eq!(e.code, ErrorCode::Timeout),
+        other => panic!("expected a timeout error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn token_auth_accepts_the_right_token_and_refuses_a_wrong_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let server = start(&["--token-file", token.to_str().unwrap()]);
+    let mut good = Raw::connect_with(server.addr(), Some(b"s3cret")).expect("right token");
+    assert_eq!(good.run("echo in").stdout, b"in\n");
+    let t = Instant::now();
+    let bad = Raw::connect_with(server.addr(), Some(b"wrong"));
+    assert_eq!(bad.err(), Some(HandshakeError::AuthFailed));
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "failures are delayed"
+    );
+    let none = Raw::connect_with(server.addr(), None);
+    assert_eq!(none.err(), Some(HandshakeError::TokenRequired));
+    assert!(server.stderr_text().contains("authentication failed"));
+}
+
+#[test]
+fn version_mismatch_is_explained() {
+    let server = start(&[]);
+    let mut c = Raw::connect_plain(server.addr());
+    c.send(&Frame::Hello(protocol::Hello {
+        magic: protocol::MAGIC,
+        version: 99,
+    }));
+    match c.next() {
+        Some(Frame::Error(e)) => {
+            assert_eq!(e.code, ErrorCode::VersionMismatch);
+            assert!(e.message_lossy().contains("99"));
+        }
+        other => panic!("expected a version error, got {other:?}"),
+    }
+}
+
+#[test]
+fn commands_before_the_handshake_are_refused() {
+    let server = start(&[]);
+    let mut c = Raw::connect_plain(server.addr());
+    c.exec("echo sneaky");
+    match c.next() {
+        Some(Frame::Error(e)) => assert_eq!(e.code, ErrorCode::UnexpectedFrame),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn non_loopback_without_token_refuses_to_start() {
+    let out = integration_tests::bin("server")
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--allow-unauthenticated"), "{err}");
+}
+
+#[test]
+fn connection_limit_answers_with_an_error() {
+    let server = start(&["--max-connections", "1"]);
+    let mut first = Raw::connect(server.addr());
+    let mut second = Raw::connect_plain(server.addr());
+    match second.next() {
+        Some(Frame::Error(e)) => assert_eq!(e.code, ErrorCode::TooManyConnections),
+        other => panic!("expected a busy error, got {other:?}"),
+    }
+    assert_eq!(first.run("echo first").stdout, b"first\n");
+}
+
+#[test]
+fn commands_past_max_running_wait_their_turn() {
+    let server = start(&["--max-running", "1"]);
+    let addr = server.addr();
+    let threads: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(addr);
+                c.run(&format!("sleep 0.2; echo {i}")).stdout
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        assert_eq!(t.join().unwrap(), format!("{i}\n").as_bytes());
+    }
+}
+
+#[test]
+fn ping_is_answered() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Ping(42));
+    assert_eq!(c.reader.read_frame().unwrap(), Some(Frame::Pong(42)));
+}
+
+#[test]
+fn sigterm_lets_the_running_command_finish_then_exits_zero() {
+    let mut server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("echo go; sleep 0.5; echo finished");
+    assert_eq!(c.next(), Some(Frame::Stdout("go\n".into())));
+    server.signal(libc::SIGTERM);
+    let out = c.collect();
+    assert_eq!(out.stdout, b"finished\n");
+    assert_eq!(out.termination(), Termination::Code(0));
+    let status = server.wait_timeout(LIMIT).expect("server exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigterm_past_the_grace_kills_and_tells_the_client() {
+    let mut server = start(&["--shutdown-grace", "0"]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("echo go; sleep 60");
+    assert_eq!(c.next(), Some(Frame::Stdout("go\n".into())));
+    server.signal(libc::SIGTERM);
+    let out = c.collect();
+    assert_eq!(out.termination(), Termination::Signal(9));
+    assert!(matches!(c.next(), Some(Frame::Error(e)) if e.code == ErrorCode::ShuttingDown));
+    assert_eq!(server.wait_timeout(LIMIT).and_then(|s| s.code()), Some(0));
+}
+
+#[test]
+fn legacy_mode_speaks_the_seeds_format() {
+    let server = start(&["--legacy"]);
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(b"echo hi; echo err >&2").unwrap();
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).unwrap();
+    let len = i32::from_le_bytes(head) as usize;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    assert_eq!(body, b"hi\nerr\n", "stdout, then stderr");
+    s.write_all(b"bye").unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn legacy_mode_serves_the_seeds_own_python_client() {
+    if !require_program("python3") {
+        return;
+    }
+    let server = start(&["--legacy"]);
+    let client = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/cmd_client.py");
+    if !std::path::Path::new(client).exists() {
+        eprintln!("SKIPPED: the seed's client is not at {client}");
+        return;
+    }
+    let mut child = Command::new("python3")
+        .arg(client)
+        .env("SEED_PORT", server.addr().port().to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo hello-from-seed\nbye\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello-from-seed"));
+}

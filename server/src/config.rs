@@ -1,0 +1,271 @@
+//! The server's configuration, and the command line that fills it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The seed's address: loopback, port 8080.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Every bound the server enforces. [`Config::default`] gives the documented
+/// defaults; the command line overrides them.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// The shared secret clients must prove they know; `None` = no auth.
+    pub token: Option<Vec<u8>>,
+    /// Listen on non-loopback addresses without a token.
+    pub allow_unauthenticated: bool,
+    /// Connections served at once; more get an `Error` frame and a close.
+    pub max_connections: usize,
+    /// Commands running at once, server-wide; more wait in order.
+    pub max_running: usize,
+    /// Default per-command time limit; `None` = no limit.
+    pub timeout: Option<Duration>,
+    /// Close connections with no command and no traffic for this long.
+    pub idle_timeout: Option<Duration>,
+    /// Close connections that do not finish the handshake in this time.
+    pub handshake_timeout: Duration,
+    /// Largest frame payload accepted from a client.
+    pub max_frame: usize,
+    /// The shell commands run under, as `SHELL -c COMMAND`.
+    pub shell: PathBuf,
+    /// Speak the seed's wire format instead of the framed protocol.
+    pub legacy: bool,
+    /// After a timeout's SIGTERM, wait this long before SIGKILL.
+    pub kill_grace: Duration,
+    /// After the shell exits, wait at most this long for its output pipes to
+    /// close (a background process may hold them) before sending `Exit`.
+    pub linger: Duration,
+    /// On SIGINT/SIGTERM, let running commands finish for this long.
+    pub shutdown_grace: Duration,
+    /// Delay before answering a failed authentication.
+    pub auth_failure_delay: Duration,
+    /// Stop reading a command's output when this many bytes wait to be sent.
+    pub out_high_watermark: usize,
+    /// Resume reading once the queue drops below this.
+    pub out_low_watermark: usize,
+    /// Most output bytes read for one connection per event-loop turn, so one
+    /// busy command cannot starve the others.
+    pub read_budget: usize,
+    /// Most commands queued (pipelined) on one connection before the server
+    /// stops reading from it.
+    pub max_queued: usize,
+    /// Most stdin bytes buffered for one connection before the server stops
+    /// reading from it.
+    pub stdin_high_watermark: usize,
+    /// Largest reply (stdout + stderr) in legacy mode; output past it is cut
+    /// and the cut is logged.
+    pub legacy_max_output: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: vec![DEFAULT_LISTEN.parse().expect("valid default address")],
+            token: None,
+            allow_unauthenticated: false,
+            max_connections: 1024,
+            max_running: 64,
+            timeout: None,
+            idle_timeout: Some(Duration::from_secs(600)),
+            handshake_timeout: Duration::from_secs(10),
+            max_frame: protocol::DEFAULT_MAX_PAYLOAD,
+            shell: PathBuf::from("/bin/sh"),
+            legacy: false,
+            kill_grace: Duration::from_secs(1),
+            linger: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+            auth_failure_delay: Duration::from_secs(1),
+            out_high_watermark: 256 * 1024,
+            out_low_watermark: 64 * 1024,
+            read_budget: 256 * 1024,
+            max_queued: 1024,
+            stdin_high_watermark: 256 * 1024,
+            legacy_max_output: 64 << 20,
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The token file could not be read.
+    #[error("cannot read token file {path}: {source}")]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The token file holds nothing.
+    #[error("token file {0} is empty")]
+    EmptyToken(PathBuf),
+    /// A non-loopback address without a token.
+    #[error(
+        "refusing to listen on {0} without a token: anyone who can reach it could run commands; \
+         give --token-file, or --allow-unauthenticated if you really mean it"
+    )]
+    Unauthenticated(SocketAddr),
+    /// A bound that makes no sense.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Checks the combination of settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.is_empty() {
+            return Err(ConfigError::Invalid("no address to listen on".into()));
+        }
+        if self.token.is_none() && !self.allow_unauthenticated && !self.legacy {
+            if let Some(addr) = self.listen.iter().find(|a| !a.ip().is_loopback()) {
+                return Err(ConfigError::Unauthenticated(*addr));
+            }
+        }
+        if self.legacy && self.token.is_some() {
+            return Err(ConfigError::Invalid(
+                "--legacy cannot authenticate: the seed's format has no handshake".into(),
+            ));
+        }
+        if self.legacy && !self.allow_unauthenticated {
+            if let Some(addr) = self.listen.iter().find(|a| !a.ip().is_loopback()) {
+                return Err(ConfigError::Unauthenticated(*addr));
+            }
+        }
+        if self.max_connections == 0 || self.max_running == 0 {
+            return Err(ConfigError::Invalid(
+                "--max-connections and --max-running must be at least 1".into(),
+            ));
+        }
+        if self.max_frame < 64 {
+            return Err(ConfigError::Invalid(
+                "--max-frame must be at least 64 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a token file: its bytes, with trailing whitespace (a final newline)
+/// removed.
+pub fn read_token(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    let mut token = std::fs::read(path).map_err(|source| ConfigError::TokenFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    while token.last().is_some_and(|b| b.is_ascii_whitespace()) {
+        token.pop();
+    }
+    if token.is_empty() {
+        return Err(ConfigError::EmptyToken(path.to_owned()));
+    }
+    Ok(token)
+}
+
+fn seconds(value: u64) -> Option<Duration> {
+    (value > 0).then(|| Duration::from_secs(value))
+}
+
+/// The command line of the `server` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "Run shell commands for many clients at once; stream back stdout, stderr and the exit status.",
+    long_about = "Run shell commands for many clients at once; stream back stdout, stderr and \
+the exit status.\n\nOne event loop serves every connection. Each command runs as `SHELL -c \
+COMMAND` in its own process group. Once bound, the server prints `listening on ADDR` on stderr \
+(one line per address). Talk to it with `client`. SIGINT or SIGTERM stops it gracefully.\n\n\
+Security: commands run with the server's own privileges. Without --token-file anyone who can \
+connect can run commands, so the server refuses non-loopback addresses unless a token is set \
+or --allow-unauthenticated is given. Traffic is not encrypted.",
+    after_help = "Log level: RUST_LOG (default: info, which includes one audit line per command)."
+)]
+pub struct Cli {
+    /// Address to listen on (repeatable; IPv4 or IPv6, port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: Vec<SocketAddr>,
+
+    /// File holding the shared token clients must prove they know (HMAC-SHA256 challenge;
+    /// the token never crosses the wire). Trailing whitespace is ignored.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Connections served at once; a client past this gets an error and is closed.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Commands running at once, server-wide; further commands wait, in order.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_running: usize,
+
+    /// Default per-command time limit in seconds (0 = none). A client may ask for a
+    /// shorter limit, never a longer one. On expiry: SIGTERM, a 1 s grace, SIGKILL.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Close a connection with no command running and no traffic for this long (0 = never).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub idle_timeout: u64,
+
+    /// Close a connection that has not finished the handshake in this long.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub handshake_timeout: u64,
+
+    /// Largest frame payload accepted from a client, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = protocol::DEFAULT_MAX_PAYLOAD)]
+    pub max_frame: usize,
+
+    /// Shell that runs each command as `SHELL -c COMMAND`.
+    #[arg(long, value_name = "PATH", default_value = "/bin/sh")]
+    pub shell: PathBuf,
+
+    /// Allow listening on non-loopback addresses without a token (anyone who can
+    /// connect can run commands).
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+
+    /// Speak the seed's wire format: each received chunk (up to 1024 bytes) is a command;
+    /// the reply is a 4-byte little-endian length, then stdout followed by stderr.
+    #[arg(long)]
+    pub legacy: bool,
+
+    /// On SIGINT/SIGTERM, let running commands finish for this many seconds before
+    /// killing them.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub shutdown_grace: u64,
+
+    /// After a command's shell exits, wait at most this many milliseconds for
+    /// background processes holding its output before sending the exit status.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub linger_ms: u64,
+}
+
+impl Cli {
+    /// The configuration this command line asks for.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let token = self.token_file.as_deref().map(read_token).transpose()?;
+        let config = Config {
+            listen: self.listen,
+            token,
+            allow_unauthenticated: self.allow_unauthenticated,
+            max_connections: self.max_connections,
+            max_running: self.max_running,
+            timeout: seconds(self.timeout),
+            idle_timeout: seconds(self.idle_timeout),
+            handshake_timeout: Duration::from_secs(self.handshake_timeout.max(1)),
+            max_frame: self.max_frame,
+            shell: self.shell,
+            legacy: self.legacy,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            linger: Duration::from_millis(self.linger_ms),
+            ..Config::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}

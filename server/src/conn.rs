@@ -1,0 +1,983 @@
+//! One client connection: its socket, buffers, queued commands, the running
+//! command and its timers. [`Connection::drive`] makes all the progress it
+//! can without blocking and says when the connection is done.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::Registry;
+use protocol::handshake::{HandshakeError, ServerHandshake, ServerStep};
+use protocol::{legacy, Decoder, ErrorCode, ErrorFrame, Exec, Exit, Frame, Termination};
+
+use crate::config::Config;
+use crate::job::{kind, Job, ReadOutcome, Stream};
+
+/// While the client has half-closed and a command runs, send a `Ping` this
+/// often: a client that is gone altogether answers with a reset, and its
+/// command is killed.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Without a pidfd, check for a child's exit this often.
+const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// After sending a final error, read and discard the client's bytes for at
+/// most this long before closing, so the error is not lost to a reset.
+const CLOSE_DRAIN: Duration = Duration::from_secs(1);
+
+/// Bytes read from the socket per `read` call.
+const SOCKET_READ_CHUNK: usize = 64 * 1024;
+
+/// Server-wide state shared by every connection.
+pub struct Shared {
+    /// Commands running server-wide.
+    pub running: usize,
+    /// Connections waiting for a free slot to start a command, in order.
+    pub waiting: VecDeque<u64>,
+    /// Scratch space for reads.
+    pub scratch: Vec<u8>,
+}
+
+/// What a connection needs from the server while it makes progress.
+pub struct Ctx<'a> {
+    /// The event loop's registry, for a command's pipes.
+    pub registry: &'a Registry,
+    /// The configuration.
+    pub config: &'a Config,
+    /// Server-wide counters and buffers.
+    pub shared: &'a mut Shared,
+    /// The time of this turn of the loop.
+    pub now: Instant,
+    /// Set when a command finished (a slot may have freed up).
+    pub slot_freed: bool,
+    /// Whether the server is shutting down.
+    pub shutting_down: bool,
+}
+
+/// What [`Connection::drive`] concluded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Still open, nothing pending.
+    Open,
+    /// Still open, with work left that the read budget cut short: drive it
+    /// again next turn.
+    More,
+    /// Done: drop it.
+    Closed,
+}
+
+enum Phase {
+    Handshake(ServerHandshake),
+    /// A failed authentication, answered only once `until` passes.
+    AuthDelay {
+        until: Instant,
+        reply: Frame,
+    },
+    Ready,
+    /// A final frame is queued: send it, then close.
+    Closing,
+    /// Our FIN is sent; discard what the client still sends, then close.
+    Draining {
+        until: Instant,
+    },
+    /// The client is gone; wait for the command's process to be reaped.
+    Reaping,
+}
+
+/// A command received from the client, queued or running.
+struct Cmd {
+    exec: Exec,
+    stdin: BytesMut,
+    stdin_eof: bool,
+    cancelled: Option<u8>,
+    job: Option<Job>,
+    waiting: bool,
+    /// Legacy mode: the output, collected until the command ends.
+    legacy_out: [BytesMut; 2],
+}
+
+impl Cmd {
+    fn new(exec: Exec) -> Cmd {
+        let stdin_eof = !exec.stdin;
+        Cmd {
+            exec,
+            stdin: BytesMut::new(),
+            stdin_eof,
+            cancelled: None,
+            job: None,
+            waiting: false,
+            legacy_out: [BytesMut::new(), BytesMut::new()],
+        }
+    }
+}
+
+/// One client connection.
+pub struct Connection {
+    id: u64,
+    socket: Option<TcpStream>,
+    peer: SocketAddr,
+    legacy: bool,
+    phase: Phase,
+    decoder: Decoder,
+    inbuf: BytesMut,
+    out: BytesMut,
+    sock_readable: bool,
+    sock_writable: bool,
+    read_closed: bool,
+    paused: bool,
+    cmds: VecDeque<Cmd>,
+    last_activity: Instant,
+    handshake_deadline: Instant,
+    probe_at: Option<Instant>,
+    /// The deadline this connection holds in the server's timer set.
+    pub timer: Option<Instant>,
+    /// Whether it is already in this turn's list to drive.
+    pub touched: bool,
+}
+
+impl Connection {
+    /// A new connection in its handshake (or legacy) phase.
+    pub fn new(
+        id: u64,
+        socket: TcpStream,
+        peer: SocketAddr,
+        config: &Config,
+        nonce: [u8; protocol::NONCE_LEN],
+        now: Instant,
+    ) -> Connection {
+        let phase = if config.legacy {
+            Phase::Ready
+        } else {
+            Phase::Handshake(ServerHandshake::new(config.token.clone(), nonce))
+        };
+        Connection {
+            id,
+            socket: Some(socket),
+            peer,
+            legacy: config.legacy,
+            phase,
+            decoder: Decoder::with_max_payload(config.max_frame),
+            inbuf: BytesMut::new(),
+            out: BytesMut::new(),
+            sock_readable: true,
+            sock_writable: true,
+            read_closed: false,
+            paused: false,
+            cmds: VecDeque::new(),
+            last_activity: now,
+            handshake_deadline: now + config.handshake_timeout,
+            probe_at: None,
+            timer: None,
+            touched: false,
+        }
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Whether the client is still connected (not just awaiting a reap).
+    pub fn is_connected(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    /// Records what an event says is ready.
+    pub fn on_event(&mut self, source: usize, event: &Event) {
+        match source {
+            kind::SOCKET => {
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.sock_readable = true;
+                }
+                if event.is_writable() || event.is_write_closed() || event.is_error() {
+                    self.sock_writable = true;
+                }
+                if event.is_write_closed() || event.is_error() {
+                    // A reset or an error: the client is gone for good.
+                    self.sock_readable = true;
+                }
+            }
+            _ => {
+                let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) else {
+                    return;
+                };
+                match source {
+                    kind::STDOUT => job.stdout_ready = true,
+                    kind::STDERR => job.stderr_ready = true,
+                    kind::STDIN => job.stdin_ready = true,
+                    kind::PIDFD => job.exit_ready = true,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The earliest moment this connection needs the loop to call it back.
+    pub fn next_deadline(&self, config: &Config) -> Option<Instant> {
+        let mut deadline: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                deadline = Some(deadline.map_or(t, |d| d.min(t)));
+            }
+        };
+        match &self.phase {
+            Phase::Handshake(_) => consider(Some(self.handshake_deadline)),
+            Phase::AuthDelay { until, .. } | Phase::Draining { until } => consider(Some(*until)),
+            Phase::Ready if self.cmds.is_empty() => {
+                consider(config.idle_timeout.map(|idle| self.last_activity + idle))
+            }
+            _ => {}
+        }
+        if let Some(job) = self.cmds.front().and_then(|c| c.job.as_ref()) {
+            consider(job.deadline);
+            consider(job.kill_at);
+            consider(job.exited_at.map(|t| t + config.linger));
+            if !job.has_pidfd() && job.status.is_none() {
+                consider(Some(
+                    self.last_activity.max(job.started) + EXIT_POLL_INTERVAL,
+                ));
+            }
+            consider(self.probe_at);
+        }
+        deadline
+    }
+
+    /// Handles whatever deadlines have passed.
+    pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        match &self.phase {
+            Phase::Handshake(_) if now >= self.handshake_deadline => {
+                log::warn!("{}: handshake not finished in time; closing", self.peer);
+                let secs = ctx.config.handshake_timeout.as_secs();
+                self.fail(
+                    ErrorCode::Timeout,
+                    format!("handshake not completed within {secs} s"),
+                );
+            }
+            Phase::AuthDelay { until, reply } if now >= *until => {
+                let reply = reply.clone();
+                self.push_frame(&reply);
+                self.phase = Phase::Closing;
+            }
+            Phase::Ready if self.cmds.is_empty() => {
+                if let Some(idle) = ctx.config.idle_timeout {
+                    if now >= self.last_activity + idle {
+                        log::info!("{}: idle for {} s; closing", self.peer, idle.as_secs());
+                        self.fail(
+                            ErrorCode::Timeout,
+                            format!("idle for {} s; closing", idle.as_secs()),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+        let grace = ctx.config.kill_grace;
+        let mut probe = false;
+        if let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) {
+            if job.status.is_none() {
+                if job.deadline.is_some_and(|d| now >= d) {
+                    job.deadline = None;
+                    job.timed_out = true;
+                    job.kill(libc::SIGTERM);
+                    job.kill_at = Some(now + grace);
+                }
+                if job.kill_at.is_some_and(|d| now >= d) {
+                    job.kill_at = None;
+                    job.kill(libc::SIGKILL);
+                }
+                if !job.has_pidfd() {
+                    job.exit_ready = true;
+                }
+                probe = self.probe_at.is_some_and(|t| now >= t);
+            }
+        }
+        if probe {
+            self.probe_at = Some(now + PROBE_INTERVAL);
+            self.push_frame(&Frame::Ping(0));
+        }
+    }
+
+    /// Refuses the connection: the server is at its connection limit.
+    pub fn refuse(&mut self, limit: usize) {
+        self.fail(
+            ErrorCode::TooManyConnections,
+            format!("server busy: at its limit of {limit} connections"),
+        );
+    }
+
+    /// Begins a graceful shutdown: nothing new is read; queued commands that
+    /// have not started are refused.
+    pub fn begin_shutdown(&mut self) {
+        self.read_closed = true;
+        let keep = usize::from(self.cmds.front().is_some_and(|c| c.job.is_some()));
+        let refused = self.cmds.len().saturating_sub(keep);
+        self.cmds.truncate(keep);
+        if !self.legacy {
+            for _ in 0..refused {
+                self.push_error(ErrorCode::ShuttingDown, "server shutting down");
+            }
+        }
+    }
+
+    /// Ends the grace period: kills the running command's process group.
+    pub fn force_kill(&mut self) {
+        if let Some(job) = self.cmds.front().and_then(|c| c.job.as_ref()) {
+            if job.status.is_none() {
+                job.kill(libc::SIGKILL);
+            }
+        }
+    }
+
+    /// Makes all the progress possible now, within the read budget.
+    pub fn drive(&mut self, ctx: &mut Ctx<'_>) -> Status {
+        let mut budget = ctx.config.read_budget;
+        loop {
+            let mut progress = false;
+            match self.read_socket(ctx, &mut budget) {
+                Ok(p) => progress |= p,
+                Err(e) => {
+                    self.abort(&format!("connection lost: {e}"));
+                }
+            }
+            progress |= self.process_input(ctx);
+            progress |= self.advance_commands(ctx, &mut budget);
+            match self.flush() {
+                Ok(p) => progress |= p,
+                Err(e) => self.abort(&format!("connection lost: {e}")),
+            }
+            if let Some(status) = self.check_closed(ctx) {
+                return status;
+            }
+            if !progress {
+                return Status::Open;
+            }
+            if budget == 0 {
+                return Status::More;
+            }
+        }
+    }
+
+    fn check_closed(&mut self, ctx: &mut Ctx<'_>) -> Option<Status> {
+        match self.phase {
+            Phase::Reaping => {
+                if self.cmds.is_empty() {
+                    return Some(Status::Closed);
+                }
+                None
+            }
+            Phase::Closing if self.out.is_empty() => {
+                if let Some(socket) = &self.socket {
+                    let _ = socket.shutdown(Shutdown::Write);
+                }
+                self.phase = Phase::Draining {
+                    until: ctx.now + CLOSE_DRAIN,
+                };
+                None
+            }
+            Phase::Draining { until } => {
+                if self.read_closed || ctx.now >= until {
+                    self.kill_all();
+                    if self.cmds.is_empty() {
+                        return Some(Status::Closed);
+                    }
+                    self.socket = None;
+                    self.phase = Phase::Reaping;
+                }
+                None
+            }
+            Phase::Ready if self.read_closed && self.cmds.is_empty() && self.out.is_empty() => {
+                if ctx.shutting_down && !self.legacy {
+                    self.push_error(ErrorCode::ShuttingDown, "server shutting down");
+                    self.phase = Phase::Closing;
+                    return None;
+                }
+                Some(Status::Closed)
+            }
+            _ => None,
+        }
+    }
+
+    /// The client is gone: kill the running command, stop all I/O, and wait
+    /// only for the reap.
+    fn abort(&mut self, why: &str) {
+        if self.socket.is_none() {
+            return;
+        }
+        log::info!("{}: {why}", self.peer);
+        self.socket = None;
+        self.out.clear();
+        self.kill_all();
+        self.phase = Phase::Reaping;
+    }
+
+    fn kill_all(&mut self) {
+        // Commands not started yet are simply dropped.
+        let keep = usize::from(self.cmds.front().is_some_and(|c| c.job.is_some()));
+        self.cmds.truncate(keep);
+        if let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) {
+            if job.status.is_none() {
+                job.kill(libc::SIGKILL);
+            }
+            job.close_output();
+            job.close_stdin();
+        }
+    }
+
+    fn accepts_input(&self, ctx: &Ctx<'_>) -> bool {
+        let stdin_buffered: usize = self.cmds.iter().map(|c| c.stdin.len()).sum();
+        match self.phase {
+            Phase::Handshake(_) | Phase::Ready => {
+                self.cmds.len() < ctx.config.max_queued
+                    && stdin_buffered < ctx.config.stdin_high_watermark
+                    && self.out.len() < ctx.config.out_high_watermark
+            }
+            Phase::Draining { .. } => true,
+            _ => false,
+        }
+    }
+
+    fn read_socket(&mut self, ctx: &mut Ctx<'_>, budget: &mut usize) -> io::Result<bool> {
+        let mut progress = false;
+        let chunk = if self.legacy {
+            legacy::MAX_REQUEST
+        } else {
+            SOCKET_READ_CHUNK
+        };
+        let in_limit = ctx.config.max_frame + protocol::HEADER_LEN + SOCKET_READ_CHUNK;
+        while self.sock_readable
+            && !self.read_closed
+            && *budget > 0
+            && self.accepts_input(ctx)
+            && (self.legacy || self.inbuf.len() < in_limit)
+        {
+            let Some(socket) = &mut self.socket else {
+                break;
+            };
+            let buf = &mut ctx.shared.scratch[..chunk];
+            match socket.read(buf) {
+                Ok(0) => {
+                    self.read_closed = true;
+                    progress = true;
+                    self.on_read_closed(ctx);
+                }
+                Ok(n) => {
+                    progress = true;
+                    *budget = budget.saturating_sub(n);
+                    self.last_activity = ctx.now;
+                    if matches!(self.phase, Phase::Draining { .. }) {
+                        continue;
+                    }
+                    if self.legacy {
+                        self.legacy_request(&buf[..n]);
+                    } else {
+                        self.inbuf.extend_from_slice(&buf[..n]);
+                    }
+                }
+                // Drained; wait for the next readiness event.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sock_readable = false,
+                // Interrupted by a signal before reading anything: retry.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Reset or another error: the client is gone.
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(progress)
+    }
+
+    fn on_read_closed(&mut self, ctx: &Ctx<'_>) {
+        match self.phase {
+            Phase::Handshake(_) => {
+                // Nothing to answer; a client that gives up is just gone.
+                self.abort("closed during the handshake");
+            }
+            Phase::Ready => {
+                if let Some(tail) = self.cmds.back_mut() {
+                    // The end of the stream is the end of any open stdin.
+                    tail.stdin_eof = true;
+                }
+                if self.cmds.front().is_some_and(|c| c.job.is_some()) {
+                    // Half-closed, or gone? A probe tells.
+                    self.probe_at = Some(ctx.now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn legacy_request(&mut self, request: &[u8]) {
+        if request == b"bye" {
+            // The seed's client says bye, then closes.
+            self.read_closed = true;
+            return;
+        }
+        let exec = Exec::new(bytes::Bytes::copy_from_slice(request));
+        self.cmds.push_back(Cmd::new(exec));
+    }
+
+    fn process_input(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let mut progress = false;
+        while !self.legacy && self.accepts_input(ctx) {
+            if matches!(self.phase, Phase::Draining { .. }) {
+                self.inbuf.clear();
+                break;
+            }
+            let frame = match self.decoder.decode(&mut self.inbuf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    if self.read_closed && self.decoder.has_partial(&self.inbuf) {
+                        log::warn!("{}: stream ended in the middle of a frame", self.peer);
+                        self.inbuf.clear();
+                        self.decoder = Decoder::with_max_payload(ctx.config.max_frame);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    log::warn!("{}: bad frame: {e}; closing", self.peer);
+                    self.inbuf.clear();
+                    self.fail(e.code(), e.to_string());
+                    progress = true;
+                    break;
+                }
+            };
+            progress = true;
+            self.on_frame(frame, ctx);
+        }
+        progress
+    }
+
+    fn on_frame(&mut self, frame: Frame, ctx: &mut Ctx<'_>) {
+        if let Phase::Handshake(handshake) = &mut self.phase {
+            match handshake.receive(frame) {
+                ServerStep::Reply(reply) => self.push_frame(&reply),
+                ServerStep::Accept(welcome) => {
+                    log::debug!("{}: handshake done", self.peer);
+                    self.push_frame(&welcome);
+                    self.phase = Phase::Ready;
+                }
+                ServerStep::Reject { reply, reason } => {
+                    log::warn!("{}: handshake refused: {reason}", self.peer);
+                    if reason == HandshakeError::AuthFailed {
+                        self.phase = Phase::AuthDelay {
+                            until: ctx.now + ctx.config.auth_failure_delay,
+                            reply,
+                        };
+                    } else {
+                        self.push_frame(&reply);
+                        self.phase = Phase::Closing;
+                    }
+                }
+            }
+            return;
+        }
+        match frame {
+            Frame::Exec(exec) => {
+                if ctx.shutting_down {
+                    self.push_error(ErrorCode::ShuttingDown, "server shutting down");
+                } else {
+                    self.cmds.push_back(Cmd::new(exec));
+                }
+            }
+            Frame::Stdin(data) => match self.cmds.back_mut() {
+                Some(tail) if !tail.stdin_eof => tail.stdin.extend_from_slice(&data),
+                _ => self.protocol_error("Stdin frame with no command reading stdin"),
+            },
+            Frame::StdinEof => match self.cmds.back_mut() {
+                Some(tail) if !tail.stdin_eof => tail.stdin_eof = true,
+                _ => self.protocol_error("StdinEof frame with no command reading stdin"),
+            },
+            Frame::Signal(signal) => self.deliver_signal(signal.signal),
+            Frame::Ping(token) => self.push_frame(&Frame::Pong(token)),
+            Frame::Pong(_) => {}
+            Frame::Error(error) => {
+                log::info!("{}: client error: {}", self.peer, error.message_lossy());
+                self.read_closed = true;
+            }
+            other => {
+                let what = format!("unexpected {:?} frame from a client", other.frame_type());
+                self.protocol_error(&what);
+            }
+        }
+    }
+
+    fn deliver_signal(&mut self, signal: u8) {
+        let valid = (1..=64).contains(&signal);
+        let Some(tail) = self.cmds.back_mut() else {
+            // The command already finished: a late cancel has nothing to do.
+            return;
+        };
+        if !valid {
+            self.protocol_error("signal number out of range 1-64");
+            return;
+        }
+        match &tail.job {
+            Some(job) if job.status.is_none() => job.kill(i32::from(signal)),
+            Some(_) => {}
+            None => tail.cancelled = Some(signal),
+        }
+    }
+
+    fn protocol_error(&mut self, what: &str) {
+        log::warn!("{}: {what}; closing", self.peer);
+        self.fail(ErrorCode::UnexpectedFrame, what.to_string());
+    }
+
+    /// Queues an `Error` frame and closes once it is sent.
+    fn fail(&mut self, code: ErrorCode, message: String) {
+        self.push_error(code, &message);
+        self.kill_all();
+        self.phase = Phase::Closing;
+    }
+
+    fn push_error(&mut self, code: ErrorCode, message: &str) {
+        self.push_frame(&Frame::Error(ErrorFrame::new(code, message)));
+    }
+
+    fn push_frame(&mut self, frame: &Frame) {
+        if self.legacy || self.socket.is_none() {
+            return;
+        }
+        // Frames built by the server always fit their length fields.
+        if let Err(e) = frame.encode(&mut self.out) {
+            log::error!("{}: cannot encode {:?}: {e}", self.peer, frame.frame_type());
+        }
+    }
+
+    /// Starts, feeds, reads and finishes commands, front of the queue first.
+    fn advance_commands(&mut self, ctx: &mut Ctx<'_>, budget: &mut usize) -> bool {
+        let mut progress = false;
+        loop {
+            let Some(cmd) = self.cmds.front_mut() else {
+                return progress;
+            };
+            if cmd.job.is_none() {
+                if matches!(self.phase, Phase::Reaping) {
+                    self.cmds.clear();
+                    return true;
+                }
+                if !self.start_front(ctx) {
+                    return progress;
+                }
+                progress = true;
+            }
+            progress |= self.pump_front(ctx, budget);
+            if !self.finish_front(ctx) {
+                return progress;
+            }
+            progress = true;
+        }
+    }
+
+    /// Starts the command at the front of the queue; false when it must wait.
+    fn start_front(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(cmd) = self.cmds.front_mut() else {
+            return false;
+        };
+        if let Some(signal) = cmd.cancelled {
+            // Cancelled before it started: report it as killed, run nothing.
+            self.cmds.pop_front();
+            self.push_frame(&Frame::Exit(Exit {
+                termination: Termination::Signal(i32::from(signal)),
+                timed_out: false,
+                runtime_us: 0,
+            }));
+            return true;
+        }
+        if ctx.shared.running >= ctx.config.max_running {
+            if !cmd.waiting {
+                cmd.waiting = true;
+                ctx.shared.waiting.push_back(self.id);
+            }
+            return false;
+        }
+        cmd.waiting = false;
+        match Job::spawn(&ctx.config.shell, &cmd.exec, ctx.registry, self.id) {
+            Ok(mut job) => {
+                job.deadline = effective_timeout(cmd.exec.timeout_ms, ctx.config.timeout)
+                    .map(|limit| ctx.now + limit);
+                ctx.shared.running += 1;
+                cmd.job = Some(job);
+                true
+            }
+            Err(e) => {
+                let command = display_command(&cmd.exec.command);
+                log::warn!(target: "audit", "{} spawn-failed ({e}) cmd={command}", self.peer);
+                let message = format!("cannot start command: {e}");
+                self.cmds.pop_front();
+                if self.legacy {
+                    let mut reply = BytesMut::new();
+                    let _ = legacy::encode_reply(message.as_bytes(), &mut reply);
+                    self.out.extend_from_slice(&reply);
+                } else {
+                    self.push_error(ErrorCode::SpawnFailed, &message);
+                }
+                true
+            }
+        }
+    }
+
+    /// Moves bytes: stdin into the command, output out of it.
+    fn pump_front(&mut self, ctx: &mut Ctx<'_>, budget: &mut usize) -> bool {
+        let mut progress = false;
+        let Some(cmd) = self.cmds.front_mut() else {
+            return false;
+        };
+        let Some(job) = cmd.job.as_mut() else {
+            return false;
+        };
+        // Stdin: write what is buffered; close at the end.
+        if job.stdin_open() && job.stdin_ready && !cmd.stdin.is_empty() {
+            match job.write_stdin(&cmd.stdin) {
+                Ok(n) => {
+                    progress |= n > 0;
+                    cmd.stdin.advance(n);
+                }
+                // The command stopped reading stdin: the rest is moot.
+                Err(_) => cmd.stdin.clear(),
+            }
+        }
+        if job.stdin_open() && cmd.stdin_eof && cmd.stdin.is_empty() {
+            job.close_stdin();
+        }
+        if !job.stdin_open() && !cmd.stdin.is_empty() {
+            cmd.stdin.clear();
+        }
+        // Output, within the watermarks and the budget, stdout and stderr in
+        // turn so neither starves the other.
+        if self.out.len() >= ctx.config.out_high_watermark {
+            self.paused = true;
+        } else if self.out.len() < ctx.config.out_low_watermark {
+            self.paused = false;
+        }
+        let legacy_cap = ctx.config.legacy_max_output;
+        while !self.paused && *budget > 0 {
+            let mut read_any = false;
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                if !job.is_ready(stream) || *budget == 0 {
+                    continue;
+                }
+                let limit = ctx.shared.scratch.len().min(*budget);
+                match job.read_output(stream, &mut ctx.shared.scratch[..limit]) {
+                    ReadOutcome::Data(n) => {
+                        read_any = true;
+                        *budget = budget.saturating_sub(n);
+                        job.bytes_out += n as u64;
+                        let data = &ctx.shared.scratch[..n];
+                        if self.legacy {
+                            let total = cmd.legacy_out[0].len() + cmd.legacy_out[1].len();
+                            let room = legacy_cap.saturating_sub(total).min(n);
+                            if room < n {
+                                log::warn!("{}: legacy reply cut at {legacy_cap} bytes", self.peer);
+                            }
+                            cmd.legacy_out[stream as usize].extend_from_slice(&data[..room]);
+                        } else {
+                            let frame_type = match stream {
+                                Stream::Stdout => protocol::FrameType::Stdout,
+                                Stream::Stderr => protocol::FrameType::Stderr,
+                            };
+                            // n ≤ scratch length (64 KiB), so the header fits.
+                            if let Ok(header) = protocol::Header::new(frame_type, n) {
+                                self.out.extend_from_slice(&header.to_bytes());
+                                self.out.extend_from_slice(data);
+                            }
+                        }
+                    }
+                    ReadOutcome::Eof => read_any = true,
+                    ReadOutcome::WouldBlock => {}
+                }
+            }
+            progress |= read_any;
+            if !read_any {
+                break;
+            }
+            if self.out.len() >= ctx.config.out_high_watermark {
+                self.paused = true;
+            }
+        }
+        if job.exit_ready && job.status.is_none() && job.poll_exit(ctx.now) {
+            progress = true;
+        }
+        progress
+    }
+
+    /// Sends the front command's `Exit` once it is reaped and its output is
+    /// complete (or the linger ran out); true if it finished.
+    fn finish_front(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(cmd) = self.cmds.front_mut() else {
+            return false;
+        };
+        let Some(job) = cmd.job.as_mut() else {
+            return false;
+        };
+        let Some(exited_at) = job.exited_at else {
+            return false;
+        };
+        if !job.output_closed() {
+            if ctx.now < exited_at + ctx.config.linger {
+                return false;
+            }
+            // A background process still holds the output. Hang up on it,
+            // as a closing terminal would, and report the shell's status.
+            log::info!(
+                "{}: pid {} exited but its output is still held open; hanging up after {:?}",
+                self.peer,
+                job.pid(),
+                ctx.config.linger
+            );
+            job.kill(libc::SIGHUP);
+            job.close_output();
+        }
+        let exit = Exit {
+            termination: job.termination(),
+            timed_out: job.timed_out,
+            runtime_us: job.runtime_us(ctx.now),
+        };
+        let bytes_out = job.bytes_out;
+        let command = display_command(&cmd.exec.command);
+        log::info!(
+            target: "audit",
+            "{} {} time={:.3}s out={} cmd={}",
+            self.peer,
+            describe(&exit),
+            exit.runtime_us as f64 / 1e6,
+            bytes_out,
+            command
+        );
+        let cmd = self.cmds.pop_front().expect("front command exists");
+        ctx.shared.running -= 1;
+        ctx.slot_freed = true;
+        self.probe_at = None;
+        self.last_activity = ctx.now;
+        if self.legacy {
+            let [stdout, stderr] = &cmd.legacy_out;
+            let mut reply = BytesMut::new();
+            // The output was capped well below i32::MAX.
+            if legacy::encode_reply_header(stdout.len() + stderr.len(), &mut reply).is_ok() {
+                self.out.extend_from_slice(&reply);
+                self.out.extend_from_slice(stdout);
+                self.out.extend_from_slice(stderr);
+            }
+        } else {
+            self.push_frame(&Frame::Exit(exit));
+        }
+        true
+    }
+
+    /// Writes queued output to the socket until it is empty or full.
+    fn flush(&mut self) -> io::Result<bool> {
+        let mut progress = false;
+        let Some(socket) = &mut self.socket else {
+            return Ok(false);
+        };
+        while self.sock_writable && !self.out.is_empty() {
+            match socket.write(&self.out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out.advance(n);
+                    progress = true;
+                }
+                // The socket buffer is full; a writable event resumes us.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sock_writable = false,
+                // Interrupted by a signal: retry.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Reset, broken pipe: the client is gone.
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out.is_empty() && self.out.capacity() > SOCKET_READ_CHUNK * 4 {
+            // Give back a large buffer once a burst is over: idle
+            // connections should cost next to nothing.
+            self.out = BytesMut::new();
+        }
+        Ok(progress)
+    }
+
+    /// The id of this connection.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Takes the connection out of the wait for a slot; true if its front
+    /// command was waiting. If it still cannot start, it queues again.
+    pub fn take_waiting(&mut self) -> bool {
+        self.cmds
+            .front_mut()
+            .is_some_and(|c| std::mem::take(&mut c.waiting))
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Count the running command out; Job's own drop kills what is left.
+        self.kill_all();
+    }
+}
+
+/// The time limit for a command: the client's, capped by the server's.
+/// A client may ask for less time than the server's default, never more;
+/// 0 from the client means "the server's default".
+pub fn effective_timeout(client_ms: Option<u32>, server: Option<Duration>) -> Option<Duration> {
+    let client = client_ms
+        .filter(|&ms| ms > 0)
+        .map(|ms| Duration::from_millis(u64::from(ms)));
+    match (client, server) {
+        (Some(c), Some(s)) => Some(c.min(s)),
+        (c, s) => c.or(s),
+    }
+}
+
+fn describe(exit: &Exit) -> String {
+    let status = match exit.termination {
+        Termination::Code(code) => format!("exit={code}"),
+        Termination::Signal(signal) => format!("signal={signal}"),
+    };
+    if exit.timed_out {
+        format!("{status} timed-out")
+    } else {
+        status
+    }
+}
+
+/// A command as the audit log shows it: escaped, at most 200 characters.
+fn display_command(command: &[u8]) -> String {
+    const MAX_SHOWN: usize = 200;
+    let text = String::from_utf8_lossy(command);
+    let mut shown: String = text.chars().take(MAX_SHOWN).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_may_shorten_but_not_lengthen_the_time_limit() {
+        let s = Some(Duration::from_secs(10));
+        assert_eq!(
+            effective_timeout(Some(2000), s),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(effective_timeout(Some(60_000), s), s);
+        assert_eq!(effective_timeout(None, s), s);
+        assert_eq!(effective_timeout(Some(0), s), s);
+        assert_eq!(
+            effective_timeout(Some(500), None),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(effective_timeout(None, None), None);
+    }
+
+    #[test]
+    fn audit_shows_long_commands_cut_and_escaped() {
+        assert_eq!(display_command(b"echo \"hi\""), "\"echo \\\"hi\\\"\"");
+        let long = vec![b'x'; 500];
+        assert!(display_command(&long).chars().count() < 210);
+    }
+}

@@ -1,0 +1,342 @@
+//! One running command: its process group, its pipes, its pidfd, its clock.
+
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Instant;
+
+use mio::unix::pipe::{Receiver, Sender};
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use protocol::{Exec, Termination};
+
+use crate::sys;
+
+/// Token kinds: the low bits of a token say which source of a connection
+/// fired; the high bits name the connection.
+pub mod kind {
+    /// The client's socket.
+    pub const SOCKET: usize = 0;
+    /// The command's stdout pipe.
+    pub const STDOUT: usize = 1;
+    /// The command's stderr pipe.
+    pub const STDERR: usize = 2;
+    /// The command's stdin pipe.
+    pub const STDIN: usize = 3;
+    /// The command's pidfd.
+    pub const PIDFD: usize = 4;
+    /// Bits a kind takes in a token.
+    pub const BITS: u32 = 3;
+}
+
+/// The token for source `kind` of connection `id`.
+pub fn token(id: u64, kind: usize) -> Token {
+    // Connection ids are allocated from 1 upwards and never reach 2^61.
+    Token(((id as usize) << kind::BITS) | kind)
+}
+
+/// Size asked of the kernel for a command's output pipes.
+const PIPE_SIZE: i32 = 256 * 1024;
+
+/// A child's output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// What one read from an output pipe gave.
+pub enum ReadOutcome {
+    /// This many bytes, now at the front of the buffer passed in.
+    Data(usize),
+    /// Nothing now; wait for readiness.
+    WouldBlock,
+    /// The pipe is closed: every writer has exited or closed it.
+    Eof,
+}
+
+/// A running command.
+pub struct Job {
+    child: Child,
+    pgid: u32,
+    stdout: Option<Receiver>,
+    stderr: Option<Receiver>,
+    stdin: Option<Sender>,
+    pidfd: Option<OwnedFd>,
+    /// Set once the process has been reaped.
+    pub status: Option<ExitStatus>,
+    /// When it started.
+    pub started: Instant,
+    /// When it was reaped.
+    pub exited_at: Option<Instant>,
+    /// When its time limit runs out.
+    pub deadline: Option<Instant>,
+    /// When SIGKILL follows the SIGTERM of a time-out.
+    pub kill_at: Option<Instant>,
+    /// Whether the time limit ended it.
+    pub timed_out: bool,
+    /// Readiness flags: set by events, cleared by `WouldBlock`.
+    pub stdout_ready: bool,
+    /// See `stdout_ready`.
+    pub stderr_ready: bool,
+    /// See `stdout_ready`.
+    pub stdin_ready: bool,
+    /// Set by a pidfd event (or always, without a pidfd).
+    pub exit_ready: bool,
+    /// Output bytes produced so far.
+    pub bytes_out: u64,
+}
+
+impl Job {
+    /// Starts `SHELL -c COMMAND` in a new process group with piped output,
+    /// and registers its pipes and pidfd with the event loop.
+    pub fn spawn(
+        shell: &std::path::Path,
+        exec: &Exec,
+        registry: &Registry,
+        conn_id: u64,
+    ) -> io::Result<Job> {
+        let mut command = Command::new(shell);
+        command
+            .arg("-c")
+            .arg(OsStr::from_bytes(&exec.command))
+            .process_group(0)
+            .stdin(if exec.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(cwd) = &exec.cwd {
+            command.current_dir(OsStr::from_bytes(cwd));
+        }
+        for (key, value) in &exec.env {
+            command.env(OsStr::from_bytes(key), OsStr::from_bytes(value));
+        }
+        let mut child = command.spawn()?;
+        let pid = child.id();
+        // Only our ends of the pipes become non-blocking: the child keeps
+        // its own blocking descriptors, as programs expect.
+        let stdout = child.stdout.take().map(Receiver::from);
+        let stderr = child.stderr.take().map(Receiver::from);
+        let stdin = child.stdin.take().map(Sender::from);
+        let mut job = Job {
+            child,
+            pgid: pid,
+            stdout,
+            stderr,
+            stdin,
+            pidfd: sys::pidfd_open(pid),
+            status: None,
+            started: Instant::now(),
+            exited_at: None,
+            deadline: None,
+            kill_at: None,
+            timed_out: false,
+            stdout_ready: true,
+            stderr_ready: true,
+            stdin_ready: true,
+            exit_ready: true,
+            bytes_out: 0,
+        };
+        if let Err(e) = job.register(registry, conn_id) {
+            job.kill(libc::SIGKILL);
+            let _ = job.child.wait();
+            return Err(e);
+        }
+        Ok(job)
+    }
+
+    fn register(&mut self, registry: &Registry, id: u64) -> io::Result<()> {
+        for (pipe, k) in [
+            (&mut self.stdout, kind::STDOUT),
+            (&mut self.stderr, kind::STDERR),
+        ] {
+            if let Some(pipe) = pipe {
+                pipe.set_nonblocking(true)?;
+                sys::grow_pipe(pipe.as_raw_fd(), PIPE_SIZE);
+                registry.register(pipe, token(id, k), Interest::READABLE)?;
+            }
+        }
+        if let Some(pipe) = &mut self.stdin {
+            pipe.set_nonblocking(true)?;
+            registry.register(pipe, token(id, kind::STDIN), Interest::WRITABLE)?;
+        }
+        if let Some(fd) = &self.pidfd {
+            registry.register(
+                &mut SourceFd(&fd.as_raw_fd()),
+                token(id, kind::PIDFD),
+                Interest::READABLE,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The process id, which is also the process group id.
+    pub fn pid(&self) -> u32 {
+        self.pgid
+    }
+
+    /// Whether exit is noticed by a pidfd (otherwise by polling).
+    pub fn has_pidfd(&self) -> bool {
+        self.pidfd.is_some()
+    }
+
+    /// Sends `signal` to the command's whole process group. Errors (the group
+    /// is already gone) are harmless and ignored.
+    pub fn kill(&self, signal: i32) {
+        let _ = sys::kill_group(self.pgid, signal);
+    }
+
+    /// Reaps the process if it has exited, without blocking. True once
+    /// reaped.
+    pub fn poll_exit(&mut self, now: Instant) -> bool {
+        if self.status.is_some() {
+            return true;
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.status = Some(status);
+                // The loop's turn time may predate the spawn: read the clock.
+                self.exited_at = Some(now.max(Instant::now()));
+                // Nobody will read stdin any more.
+                self.stdin = None;
+                self.pidfd = None;
+                true
+            }
+            Ok(None) => {
+                if self.has_pidfd() {
+                    self.exit_ready = false;
+                }
+                false
+            }
+            Err(e) => {
+                log::error!("waiting for pid {}: {e}", self.pgid);
+                false
+            }
+        }
+    }
+
+    /// Whether both output pipes have reached end of file.
+    pub fn output_closed(&self) -> bool {
+        self.stdout.is_none() && self.stderr.is_none()
+    }
+
+    /// Whether the given output pipe may have data.
+    pub fn is_ready(&self, stream: Stream) -> bool {
+        match stream {
+            Stream::Stdout => self.stdout_ready && self.stdout.is_some(),
+            Stream::Stderr => self.stderr_ready && self.stderr.is_some(),
+        }
+    }
+
+    /// Reads once from an output pipe into `buf`.
+    pub fn read_output(&mut self, stream: Stream, buf: &mut [u8]) -> ReadOutcome {
+        let (pipe, ready) = match stream {
+            Stream::Stdout => (&mut self.stdout, &mut self.stdout_ready),
+            Stream::Stderr => (&mut self.stderr, &mut self.stderr_ready),
+        };
+        let Some(reader) = pipe else {
+            return ReadOutcome::Eof;
+        };
+        loop {
+            match reader.read(buf) {
+                // Every writer closed the pipe: the output is complete.
+                Ok(0) => {
+                    *pipe = None;
+                    return ReadOutcome::Eof;
+                }
+                Ok(n) => return ReadOutcome::Data(n),
+                // Drained: the next readiness event says when to read again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    *ready = false;
+                    return ReadOutcome::WouldBlock;
+                }
+                // A signal arrived mid-read: nothing was read, try again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Anything else leaves the pipe unusable: treat as closed.
+                Err(e) => {
+                    log::warn!("reading {stream:?} of pid {}: {e}", self.pgid);
+                    *pipe = None;
+                    return ReadOutcome::Eof;
+                }
+            }
+        }
+    }
+
+    /// Closes both output pipes (after the linger: a background process
+    /// still holds them).
+    pub fn close_output(&mut self) {
+        self.stdout = None;
+        self.stderr = None;
+    }
+
+    /// Whether the command's stdin pipe is still open.
+    pub fn stdin_open(&self) -> bool {
+        self.stdin.is_some()
+    }
+
+    /// Writes as much of `data` to stdin as the pipe takes; returns how much.
+    /// A closed pipe (the command stopped reading) drops stdin: `Err`.
+    pub fn write_stdin(&mut self, data: &[u8]) -> io::Result<usize> {
+        let Some(pipe) = &mut self.stdin else {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        let mut written = 0;
+        while written < data.len() {
+            match pipe.write(&data[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stdin_ready = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.stdin = None;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Closes stdin: the command reads end of file.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// How the command ended, for the `Exit` frame.
+    pub fn termination(&self) -> Termination {
+        match self.status {
+            Some(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => Termination::Code(code),
+                (None, Some(signal)) => Termination::Signal(signal),
+                (None, None) => Termination::Code(-1),
+            },
+            None => Termination::Code(-1),
+        }
+    }
+
+    /// Microseconds from start to exit (or to now, if still running).
+    pub fn runtime_us(&self, now: Instant) -> u64 {
+        let end = self.exited_at.unwrap_or(now);
+        u64::try_from(end.duration_since(self.started).as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // A job is dropped only once reaped, except when the server itself
+        // stops: then make sure nothing of it outlives us.
+        if self.status.is_none() {
+            self.kill(libc::SIGKILL);
+            let _ = self.child.try_wait();
+        }
+    }
+}
