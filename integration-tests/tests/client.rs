@@ -202,7 +202,13 @@ fn ctrl_c_cancels_the_remote_command_and_the_client_reports_it() {
     assert_eq!(line, "started\n");
     let started = Instant::now();
     send_signal(&child, libc::SIGINT);
-    let status = wait_timeout(&mut child, RUN_LIMIT).expect("client ends after Ctrl-C");
+    let Some(status) = wait_timeout(&mut child, RUN_LIMIT) else {
+        let _ = child.kill();
+        panic!(
+            "client still running {RUN_LIMIT:?} after Ctrl-C; server log:\n{}",
+            server.stderr_text()
+        );
+    };
     assert!(started.elapsed() < Duration::from_secs(5));
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).expect("rest of stdout");
