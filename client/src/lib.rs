@@ -68,7 +68,8 @@ pub use error::{Cause, Error, SessionError};
 use conn::Connection;
 use interrupt::Interrupts;
 
-/// Reads a token file: its bytes, without a trailing newline.
+/// Reads a token file: its bytes, without trailing whitespace (so a final
+/// newline does not count), as the server reads it.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -82,7 +83,9 @@ pub fn read_token(path: &Path) -> Result<Vec<u8>, Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    while token.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+    // Same rule as the server's: trailing whitespace (a final newline) is
+    // not part of the secret.
+    while token.last().is_some_and(u8::is_ascii_whitespace) {
         token.pop();
     }
     if token.is_empty() {

@@ -717,3 +717,17 @@ fn legacy_one_shot_and_stdin_mode_work_against_the_seeds_python_server() {
     let expected: String = (1..=3000).map(|i| format!("{i}\n")).collect::<String>() + "err\n";
     assert_eq!(text(&output.stdout), expected);
 }
+
+#[test]
+fn legacy_mode_works_against_the_servers_own_legacy_mode() {
+    let server = Daemon::start("server", &["--legacy", "--listen", "127.0.0.1:0"]);
+    let mut cmd = client(server.addr());
+    cmd.args(["--legacy", "--", "echo out; echo err >&2"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "out\nerr\n",
+        "stdout then stderr, merged"
+    );
+}
