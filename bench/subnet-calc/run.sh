@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks for subnet-calc (issue 6); not run in CI.
+#
+#   bench/subnet-calc/run.sh            # 1,000,000 lines
+#   N=100000 bench/subnet-calc/run.sh   # quicker
+#
+# Installs what it compares with (Debian: sipcalc, ipcalc-ng, ipcalc,
+# hyperfine; python3 must be present), builds release binaries, and prints
+# a Markdown report for docs/BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+N=${N:-1000000}
+WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$WORK"
+
+missing=()
+for p in sipcalc ipcalc-ng ipcalc hyperfine; do
+    command -v "$p" >/dev/null || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "missing: ${missing[*]} (apt-get install them)" >&2
+        exit 1
+    fi
+fi
+
+cargo build --release -q -p subnet-calc --bins --example aggregate_vs_ipnet
+target_dir=$(cargo metadata --no-deps --format-version 1 |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+
+# The same program linked statically, for the latency comparison: a
+# dynamically linked Rust binary spends longer in the loader than a small C
+# program spends in its whole run. Its own target dir, so the workspace's
+# build is untouched; --target keeps RUSTFLAGS off the proc-macros.
+host=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q -p subnet-calc \
+    --bin subnet-calc --target "$host" --target-dir "$WORK/target-static"
+
+python3 bench/subnet-calc/bench.py \
+    "$target_dir/release/subnet-calc" \
+    "$target_dir/release/examples/aggregate_vs_ipnet" \
+    "$WORK" "$N" \
+    "$WORK/target-static/$host/release/subnet-calc"
