@@ -25,11 +25,17 @@
 //!   `recvmmsg`/`sendmmsg` move up to `--batch` datagrams per system call.
 //!   One thread serves every socket: the echo work is the system calls, and
 //!   on a small machine the client needs the other core.
-//! * **Never blocks.** Sockets are non-blocking and drained a bounded number
-//!   of batches per wake-up (fairness between `--listen` sockets); the only
-//!   wait is `poll(2)` on the sockets plus a self-pipe that signal handlers
-//!   (and [`Handle`]) write to, so SIGUSR1 (print counters) and
-//!   SIGINT/SIGTERM (print counters, exit) act at once. A full send buffer
+//! * **Waiting.** With several `--listen` sockets the loop waits in
+//!   `poll(2)` on all of them plus a self-pipe that signal handlers (and
+//!   [`Handle`]) write to, and drains each a bounded number of batches per
+//!   wake-up (fairness). With one socket (the common case) it waits in the
+//!   `recvmmsg` itself (`MSG_WAITFORONE`, see [`crate::sys`]): two system
+//!   calls per echo batch instead of three, which is most of an idle-path
+//!   round trip. That wait ends on a signal (`EINTR`: `SO_RCVTIMEO` is set,
+//!   so it is not restarted) or after [`WAKE_INTERVAL`], so SIGUSR1 (print
+//!   counters) and SIGINT/SIGTERM (print counters, exit) act at once, and
+//!   [`Handle::stop`] from another thread within that interval.
+//! * **Never blocks on output.** Sends are non-blocking; a full send buffer
 //!   drops the reply (counted), as UDP may.
 
 use crate::limiter::{Limiter, Limits};
@@ -60,6 +66,9 @@ pub const DEFAULT_SOCKET_BUFFER: usize = 4 << 20;
 const ANNOTATE_ROOM: usize = 64;
 /// Batches drained from one socket before the others get a turn.
 const BATCHES_PER_WAKE: usize = 16;
+/// Longest wait in `recvmmsg` before the one-socket loop rechecks its flags
+/// (only matters for [`Handle::stop`] from a thread: signals cut it short).
+pub const WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 /// Lowest source port answered without `--allow-low-ports`.
 pub const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
@@ -283,6 +292,7 @@ pub struct Server {
     wake_rx: UnixStream,
     handle: Handle,
     started: Instant,
+    replies: Vec<usize>,
 }
 
 fn bind_one(addr: SocketAddr, buffer: usize) -> Result<std::net::UdpSocket, Error> {
@@ -371,6 +381,7 @@ impl Server {
                 wake: Arc::new(wake_tx),
             },
             started: Instant::now(),
+            replies: Vec::with_capacity(cfg.batch),
         })
     }
 
@@ -401,6 +412,9 @@ impl Server {
     /// Serves until [`Handle::stop`] (or a registered signal); calls
     /// `on_report` for each [`Handle::report`]. Returns the final counters.
     pub fn run(&mut self, mut on_report: impl FnMut(&Counters)) -> Result<Counters, Error> {
+        if cfg!(target_os = "linux") && self.sockets.len() == 1 {
+            return self.run_one_socket(on_report);
+        }
         let mut fds: Vec<_> = self.sockets.iter().map(|s| s.as_raw_fd()).collect();
         fds.push(self.wake_rx.as_raw_fd());
         loop {
@@ -427,9 +441,46 @@ impl Server {
         }
     }
 
+    fn run_one_socket(&mut self, mut on_report: impl FnMut(&Counters)) -> Result<Counters, Error> {
+        let sock = &self.sockets[0];
+        let setup = |e| Error::io("set up the socket for waiting", e);
+        sock.set_nonblocking(false).map_err(setup)?;
+        sock.set_read_timeout(Some(WAKE_INTERVAL)).map_err(setup)?;
+        let fd = sock.as_raw_fd();
+        loop {
+            if self.handle.report.swap(false, Ordering::SeqCst) {
+                on_report(&self.counters);
+            }
+            if self.handle.stop.load(Ordering::SeqCst) {
+                return Ok(self.counters);
+            }
+            match self.batch.recv_wait(fd) {
+                Ok(0) => {} // time-out or signal: recheck the flags
+                Ok(n) => {
+                    self.echo_batch(fd, n);
+                    // Take what queued meanwhile without waiting, bounded.
+                    let mut last = n;
+                    for _ in 1..BATCHES_PER_WAKE {
+                        if last < self.batch.slots() {
+                            break; // less than a batch was queued: drained
+                        }
+                        match self.batch.recv(fd) {
+                            Ok(0) | Err(_) => break,
+                            Ok(m) => {
+                                self.echo_batch(fd, m);
+                                last = m;
+                            }
+                        }
+                    }
+                }
+                // Transient (ENOMEM, ENOBUFS...): the server carries on.
+                Err(e) => log::warn!("receive: {e}"),
+            }
+        }
+    }
+
     fn serve_socket(&mut self, i: usize) {
         let fd = self.sockets[i].as_raw_fd();
-        let mut replies = Vec::with_capacity(self.batch.slots());
         for _ in 0..BATCHES_PER_WAKE {
             let n = match self.batch.recv(fd) {
                 Ok(0) => return, // drained
@@ -441,46 +492,52 @@ impl Server {
                     return;
                 }
             };
-            let now_ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            replies.clear();
-            for k in 0..n {
-                let r = self.batch.received()[k];
-                self.counters.received += 1;
-                self.counters.bytes_received += r.len as u64;
-                let Some(source) = r.source else { continue };
-                match self.gate.judge(source, r.len, r.truncated, now_ns) {
-                    Verdict::Echo { reply_len } => {
-                        if reply_len != r.len {
-                            let suffix = annotation(source);
-                            self.batch.slot_mut(k)[r.len..reply_len]
-                                .copy_from_slice(suffix.as_bytes());
-                            self.batch.set_reply_len(k, reply_len);
-                        }
-                        replies.push(k);
-                    }
-                    Verdict::DropLowPort => self.counters.dropped_low_port += 1,
-                    Verdict::DropRateLimited => self.counters.dropped_rate_limited += 1,
-                    Verdict::DropTruncated => self.counters.truncated += 1,
-                    Verdict::DropTooLong => self.counters.dropped_too_long += 1,
-                }
-            }
-            if !replies.is_empty() {
-                let (sent, failed) = self.batch.send_back(fd, &replies);
-                self.counters.echoed += sent as u64;
-                for &k in &replies {
-                    if !failed.iter().any(|(f, _)| *f == k) {
-                        self.counters.bytes_echoed += self.reply_len(k) as u64;
-                    }
-                }
-                for (_, e) in &failed {
-                    log::debug!("send: {e}");
-                }
-                self.counters.dropped_send_error += failed.len() as u64;
-            }
+            self.echo_batch(fd, n);
             if n < self.batch.slots() {
                 return; // the socket had less than a batch: drained
             }
         }
+    }
+
+    /// Judges and answers the `n` datagrams of the last receive.
+    fn echo_batch(&mut self, fd: std::os::fd::RawFd, n: usize) {
+        let mut replies = std::mem::take(&mut self.replies);
+        let now_ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        replies.clear();
+        for k in 0..n {
+            let r = self.batch.received()[k];
+            self.counters.received += 1;
+            self.counters.bytes_received += r.len as u64;
+            let Some(source) = r.source else { continue };
+            match self.gate.judge(source, r.len, r.truncated, now_ns) {
+                Verdict::Echo { reply_len } => {
+                    if reply_len != r.len {
+                        let suffix = annotation(source);
+                        self.batch.slot_mut(k)[r.len..reply_len].copy_from_slice(suffix.as_bytes());
+                        self.batch.set_reply_len(k, reply_len);
+                    }
+                    replies.push(k);
+                }
+                Verdict::DropLowPort => self.counters.dropped_low_port += 1,
+                Verdict::DropRateLimited => self.counters.dropped_rate_limited += 1,
+                Verdict::DropTruncated => self.counters.truncated += 1,
+                Verdict::DropTooLong => self.counters.dropped_too_long += 1,
+            }
+        }
+        if !replies.is_empty() {
+            let (sent, failed) = self.batch.send_back(fd, &replies);
+            self.counters.echoed += sent as u64;
+            for &k in &replies {
+                if !failed.iter().any(|(f, _)| *f == k) {
+                    self.counters.bytes_echoed += self.reply_len(k) as u64;
+                }
+            }
+            for (_, e) in &failed {
+                log::debug!("send: {e}");
+            }
+            self.counters.dropped_send_error += failed.len() as u64;
+        }
+        self.replies = replies;
     }
 
     fn reply_len(&self, k: usize) -> usize {
@@ -697,5 +754,29 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!(counters.bytes_echoed, 5);
+    }
+
+    #[test]
+    fn several_listen_sockets_are_all_served() {
+        let cfg = ServeConfig {
+            listen: vec![a("127.0.0.1:0"), a("127.0.0.1:0")],
+            ..ServeConfig::default()
+        };
+        let mut s = Server::bind(&cfg).unwrap();
+        let addrs = s.local_addrs().unwrap();
+        let h = s.handle();
+        let t = std::thread::spawn(move || s.run(|_| {}));
+        for addr in addrs {
+            let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            c.send_to(b"ping", addr).unwrap();
+            let mut buf = [0u8; 8];
+            let (n, from) = c.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from), (&b"ping"[..], addr));
+        }
+        h.report();
+        h.stop();
+        assert_eq!(t.join().unwrap().unwrap().echoed, 2);
     }
 }

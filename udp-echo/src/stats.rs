@@ -122,6 +122,7 @@ pub struct Tracker {
     states: Vec<State>,
     deadlines: VecDeque<(u64, u64)>,
     highest_answered: Option<u64>,
+    pending: u64,
     counts: Counts,
     hist: Histogram<u64>,
     mean: f64,
@@ -149,6 +150,7 @@ impl Tracker {
             states: Vec::new(),
             deadlines: VecDeque::new(),
             highest_answered: None,
+            pending: 0,
             counts: Counts::default(),
             // Bounds are constants that hdrhistogram accepts (1 ≤ low,
             // high ≥ 2·low, sigfig ≤ 5); failing here is a programming error.
@@ -167,6 +169,7 @@ impl Tracker {
             return;
         }
         self.states.push(State::Pending);
+        self.pending += 1;
         self.deadlines
             .push_back((seq, now_ns.saturating_add(self.timeout_ns)));
     }
@@ -178,10 +181,7 @@ impl Tracker {
 
     /// Probes neither answered, lost nor refused yet.
     pub fn pending(&self) -> u64 {
-        self.deadlines
-            .iter()
-            .filter(|(s, _)| self.state(*s) == Some(State::Pending))
-            .count() as u64
+        self.pending
     }
 
     fn state(&self, seq: u64) -> Option<State> {
@@ -196,6 +196,9 @@ impl Tracker {
             .ok()
             .and_then(|i| self.states.get_mut(i))
         {
+            if *s == State::Pending && state != State::Pending {
+                self.pending -= 1;
+            }
             *s = state;
         }
     }
@@ -453,6 +456,12 @@ mod tests {
         let s = t.summary();
         assert_eq!(s.received + s.lost + s.refused, s.sent);
         assert_eq!(t.pending(), 0);
+        let mut t = sent(3);
+        assert_eq!(t.pending(), 3);
+        t.on_reply(0, 0, 1);
+        t.on_reply(0, 0, 1);
+        t.on_refused();
+        assert_eq!(t.pending(), 1, "duplicate does not count twice");
     }
 
     #[test]

@@ -12,8 +12,14 @@
 //!   `MSG_TRUNC` in `msg_flags` says the datagram was longer than the slot.
 //! * The header arrays point into the slots' heap storage; they are rebuilt
 //!   before every call (a few dozen stores) so no pointer outlives a move.
-//! * All calls are non-blocking (`MSG_DONTWAIT`): "nothing to read" is
-//!   `Ok(0)`, never a stall, so the caller's `poll(2)` loop stays in charge.
+//! * Receives are non-blocking (`MSG_DONTWAIT`, "nothing to read" is
+//!   `Ok(0)`) for a caller's `poll(2)` loop, or, with [`Batch::recv_wait`]
+//!   on a socket that has `SO_RCVTIMEO` set, wait for the *first* datagram
+//!   only (`MSG_WAITFORONE`) and take whatever else is queued: one system
+//!   call per batch both when idle and under load. A signal or the time-out
+//!   ends that wait with `Ok(0)` (with `SO_RCVTIMEO` set the kernel never
+//!   restarts `recvmmsg` after a signal), so the caller rechecks its flags.
+//!   Sends never block.
 
 use std::io;
 use std::mem;
@@ -71,16 +77,41 @@ pub struct Received {
     pub source: Option<SocketAddr>,
 }
 
+#[cfg(target_os = "linux")]
+type MMsgHdr = libc::mmsghdr;
+
+/// `struct mmsghdr` where libc has none: the fallback loops over it.
+#[cfg(not(target_os = "linux"))]
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct MMsgHdr {
+    msg_hdr: libc::msghdr,
+    msg_len: libc::c_uint,
+}
+
 /// A set of receive slots with their addresses, for batched I/O.
+///
+/// The header and iovec arrays are built once and point into the slot
+/// buffers and address array; all four live on the heap and are never
+/// resized, so the pointers stay valid when a `Batch` moves.
 pub struct Batch {
     recv_len: usize,
     slot_len: usize,
     bufs: Vec<u8>,
     addrs: Vec<libc::sockaddr_storage>,
-    addr_lens: Vec<libc::socklen_t>,
+    iovecs: Vec<libc::iovec>,
+    hdrs: Vec<MMsgHdr>,
+    send_hdrs: Vec<MMsgHdr>,
     received: Vec<Received>,
     reply_lens: Vec<usize>,
 }
+
+// SAFETY: the raw pointers inside `iovecs` and `hdrs` point only into heap
+// buffers owned by this same Batch, and are only handed to the kernel from
+// `&mut self` methods; moving the Batch to another thread moves them all.
+unsafe impl Send for Batch {}
+
+const STORAGE_LEN: libc::socklen_t = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
 
 impl Batch {
     /// `slots` slots that each receive up to `recv_len` bytes and have
@@ -88,13 +119,39 @@ impl Batch {
     pub fn new(slots: usize, recv_len: usize, spare: usize) -> Batch {
         let slots = slots.max(1);
         let slot_len = recv_len.saturating_add(spare);
+        let mut bufs = vec![0u8; slots.saturating_mul(slot_len)];
+        // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+        let mut addrs: Vec<libc::sockaddr_storage> = vec![unsafe { mem::zeroed() }; slots];
+        let mut iovecs: Vec<libc::iovec> = bufs
+            .chunks_mut(slot_len.max(1))
+            .take(slots)
+            .map(|chunk| libc::iovec {
+                iov_base: chunk.as_mut_ptr().cast(),
+                iov_len: recv_len,
+            })
+            .collect();
+        let hdrs: Vec<MMsgHdr> = addrs
+            .iter_mut()
+            .zip(iovecs.iter_mut())
+            .map(|(addr, iov)| {
+                // SAFETY: plain old data; zero is a valid start (some
+                // platforms have private padding fields).
+                let mut h: MMsgHdr = unsafe { mem::zeroed() };
+                h.msg_hdr.msg_name = (addr as *mut libc::sockaddr_storage).cast();
+                h.msg_hdr.msg_namelen = STORAGE_LEN;
+                h.msg_hdr.msg_iov = iov;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
         Batch {
             recv_len,
             slot_len,
-            bufs: vec![0u8; slots.saturating_mul(slot_len)],
-            // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
-            addrs: vec![unsafe { mem::zeroed() }; slots],
-            addr_lens: vec![0; slots],
+            bufs,
+            addrs,
+            iovecs,
+            send_hdrs: Vec::with_capacity(hdrs.len()),
+            hdrs,
             received: Vec::with_capacity(slots),
             reply_lens: vec![0; slots],
         }
@@ -102,7 +159,7 @@ impl Batch {
 
     /// Number of slots.
     pub fn slots(&self) -> usize {
-        self.addrs.len()
+        self.hdrs.len()
     }
 
     /// The datagrams of the last [`Batch::recv`].
@@ -135,210 +192,191 @@ impl Batch {
         self.reply_lens.get(i).copied().unwrap_or(0)
     }
 
-    /// The iovec and header arrays for `slots`. The headers point into the
-    /// returned iovecs' heap storage (which a move does not relocate) and
-    /// into `self`: both must outlive the system call.
-    fn build(
-        &mut self,
-        lens: impl Fn(usize) -> usize,
-        slots: &[usize],
-    ) -> (Vec<libc::iovec>, Vec<libc::msghdr>) {
-        let mut iovecs: Vec<libc::iovec> = slots
-            .iter()
-            .map(|&i| libc::iovec {
-                iov_base: self.bufs[i * self.slot_len..].as_mut_ptr().cast(),
-                iov_len: lens(i),
-            })
-            .collect();
-        let hdrs = slots
-            .iter()
-            .zip(iovecs.iter_mut())
-            .map(|(&i, iov)| {
-                // SAFETY: msghdr is plain old data; zero is a valid start
-                // (some platforms have private padding fields).
-                let mut h: libc::msghdr = unsafe { mem::zeroed() };
-                h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-                h.msg_namelen = self.addr_lens[i];
-                h.msg_iov = iov;
-                h.msg_iovlen = 1;
-                h
-            })
-            .collect();
-        (iovecs, hdrs)
-    }
-
     /// Receives up to [`Batch::slots`] datagrams without blocking; returns how
     /// many (0 when none are waiting). Replies default to echoing each slot.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        let all: Vec<usize> = (0..self.slots()).collect();
-        let storage_len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        self.addr_lens.iter_mut().for_each(|l| *l = storage_len);
-        let recv_len = self.recv_len;
-        let (_iovecs, hdrs) = self.build(|_| recv_len, &all);
+        self.recv_with(fd, false)
+    }
+
+    /// Like [`Batch::recv`], but waits for the first datagram (Linux only;
+    /// elsewhere the same as `recv`). Returns `Ok(0)` when the socket's
+    /// `SO_RCVTIMEO` passes or a signal arrives first.
+    pub fn recv_wait(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.recv_with(fd, true)
+    }
+
+    fn recv_with(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
+        for (h, iov) in self.hdrs.iter_mut().zip(self.iovecs.iter_mut()) {
+            iov.iov_len = self.recv_len;
+            h.msg_hdr.msg_namelen = STORAGE_LEN;
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
         self.received.clear();
-        let results = recv_many(fd, hdrs)?;
-        for (i, (h, len)) in results.into_iter().enumerate() {
-            self.addr_lens[i] = h.msg_namelen;
-            let source = from_storage(&self.addrs[i]);
-            let len = len.min(self.recv_len);
+        // SAFETY: every header points into this Batch's own buffers (see
+        // the type's docs), valid for the whole call.
+        let n = unsafe { recv_many(fd, &mut self.hdrs, wait)? };
+        for i in 0..n {
+            let h = &self.hdrs[i];
+            // msg_len ≤ iov_len = recv_len: the cast is exact.
+            let len = (h.msg_len as usize).min(self.recv_len);
             self.received.push(Received {
                 len,
-                truncated: h.msg_flags & libc::MSG_TRUNC != 0,
-                source,
+                truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                source: from_storage(&self.addrs[i]),
             });
             self.reply_lens[i] = len;
         }
-        Ok(self.received.len())
+        Ok(n)
     }
 
     /// Sends slot `i`'s reply (its first reply-length bytes) back to its
     /// source, for every `i` in `slots`, without blocking. Returns the number
     /// sent and, per failed slot, the error; a failure does not stop the rest.
     pub fn send_back(&mut self, fd: RawFd, slots: &[usize]) -> (usize, Vec<(usize, io::Error)>) {
-        let reply_lens = self.reply_lens.clone();
-        let (_iovecs, hdrs) = self.build(|i| reply_lens[i], slots);
-        send_many(fd, hdrs, slots)
+        self.send_hdrs.clear();
+        for &i in slots.iter().filter(|&&i| i < self.hdrs.len()) {
+            self.iovecs[i].iov_len = self.reply_lens[i];
+            self.send_hdrs.push(self.hdrs[i]);
+        }
+        let mut sent = 0;
+        let mut failed = Vec::new();
+        let mut at = 0;
+        while at < self.send_hdrs.len() {
+            // SAFETY: copies of this Batch's headers, pointing into its own
+            // buffers and addresses (as filled by the last receive).
+            match unsafe { send_many(fd, &mut self.send_hdrs[at..]) } {
+                Ok(n) => {
+                    sent += n;
+                    at += n;
+                }
+                // The error belongs to the first message of the call:
+                // charge it to that slot and go on with the next.
+                Err(e) => {
+                    failed.push((slots[at], e));
+                    at += 1;
+                }
+            }
+        }
+        (sent, failed)
     }
 }
 
+/// One `recvmmsg(2)`; `Ok(0)` for "nothing (yet)".
+///
+/// # Safety
+/// Every header's pointers must be valid for the kernel to write through.
 #[cfg(target_os = "linux")]
-fn recv_many(fd: RawFd, hdrs: Vec<libc::msghdr>) -> io::Result<Vec<(libc::msghdr, usize)>> {
-    let mut m: Vec<libc::mmsghdr> = hdrs
-        .into_iter()
-        .map(|msg_hdr| libc::mmsghdr {
-            msg_hdr,
-            msg_len: 0,
-        })
-        .collect();
+unsafe fn recv_many(fd: RawFd, hdrs: &mut [MMsgHdr], wait: bool) -> io::Result<usize> {
+    let flags = if wait {
+        libc::MSG_WAITFORONE
+    } else {
+        libc::MSG_DONTWAIT
+    };
     // Slot counts are small (`--batch` is capped), so the cast cannot wrap.
-    let vlen = m.len() as libc::c_uint;
+    let vlen = hdrs.len() as libc::c_uint;
     loop {
-        // SAFETY: every header points into buffers owned by the caller's
-        // Batch, which outlive the call; vlen is the array length.
-        let n = unsafe {
-            libc::recvmmsg(
-                fd,
-                m.as_mut_ptr(),
-                vlen,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
+        // SAFETY: the caller vouches for the headers; vlen is their count.
+        let n = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), vlen, flags, std::ptr::null_mut()) };
         if n >= 0 {
-            // n ≤ vlen, non-negative: the cast is exact.
-            m.truncate(n as usize);
-            return Ok(m
-                .into_iter()
-                .map(|x| (x.msg_hdr, x.msg_len as usize))
-                .collect());
+            // 0 ≤ n ≤ vlen: the cast is exact.
+            return Ok(n as usize);
         }
         let e = io::Error::last_os_error();
         match e.kind() {
+            // A waiting caller wants to see its signal flags.
+            io::ErrorKind::Interrupted if wait => return Ok(0),
             io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => return Ok(Vec::new()),
+            io::ErrorKind::WouldBlock => return Ok(0),
             _ => return Err(e),
         }
     }
 }
 
+/// A `recvmsg(2)` loop where there is no `recvmmsg`.
+///
+/// # Safety
+/// As for the Linux version.
 #[cfg(not(target_os = "linux"))]
-fn recv_many(fd: RawFd, hdrs: Vec<libc::msghdr>) -> io::Result<Vec<(libc::msghdr, usize)>> {
-    let mut out = Vec::new();
-    for mut h in hdrs {
+unsafe fn recv_many(fd: RawFd, hdrs: &mut [MMsgHdr], _wait: bool) -> io::Result<usize> {
+    let mut got = 0;
+    for h in hdrs.iter_mut() {
         loop {
-            // SAFETY: as for recvmmsg, one header at a time.
-            let n = unsafe { libc::recvmsg(fd, &mut h, libc::MSG_DONTWAIT) };
+            // SAFETY: the caller vouches for the header.
+            let n = unsafe { libc::recvmsg(fd, &mut h.msg_hdr, libc::MSG_DONTWAIT) };
             if n >= 0 {
-                out.push((h, n as usize));
+                h.msg_len = n as libc::c_uint;
+                got += 1;
                 break;
             }
             let e = io::Error::last_os_error();
             match e.kind() {
                 io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock if !out.is_empty() => return Ok(out),
-                io::ErrorKind::WouldBlock => return Ok(out),
-                _ if !out.is_empty() => return Ok(out),
+                _ if got > 0 => return Ok(got),
+                io::ErrorKind::WouldBlock => return Ok(0),
                 _ => return Err(e),
             }
         }
     }
-    Ok(out)
+    Ok(got)
 }
 
+/// One `sendmmsg(2)`: how many of `hdrs` were sent (at least one), or the
+/// error of the first.
+///
+/// # Safety
+/// Every header's pointers must be valid for the kernel to read.
 #[cfg(target_os = "linux")]
-fn send_many(
-    fd: RawFd,
-    hdrs: Vec<libc::msghdr>,
-    slots: &[usize],
-) -> (usize, Vec<(usize, io::Error)>) {
-    let mut m: Vec<libc::mmsghdr> = hdrs
-        .into_iter()
-        .map(|msg_hdr| libc::mmsghdr {
-            msg_hdr,
-            msg_len: 0,
-        })
-        .collect();
-    let mut sent = 0;
-    let mut failed = Vec::new();
-    let mut at = 0;
-    while at < m.len() {
-        let rest = &mut m[at..];
-        // SAFETY: headers point into the caller's Batch; length is exact.
+unsafe fn send_many(fd: RawFd, hdrs: &mut [MMsgHdr]) -> io::Result<usize> {
+    loop {
+        // SAFETY: the caller vouches for the headers; the count is exact.
         let n = unsafe {
             libc::sendmmsg(
                 fd,
-                rest.as_mut_ptr(),
-                rest.len() as libc::c_uint,
+                hdrs.as_mut_ptr(),
+                hdrs.len() as libc::c_uint,
                 libc::MSG_DONTWAIT,
             )
         };
         if n > 0 {
-            sent += n as usize;
-            at += n as usize;
-            continue;
+            return Ok(n as usize);
         }
         let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            continue;
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
-        // sendmmsg reports an error only for the first message of the
-        // call: charge it to that slot and go on with the next.
-        failed.push((slots[at], e));
-        at += 1;
     }
-    (sent, failed)
 }
 
+/// A `sendmsg(2)` loop where there is no `sendmmsg`.
+///
+/// # Safety
+/// As for the Linux version.
 #[cfg(not(target_os = "linux"))]
-fn send_many(
-    fd: RawFd,
-    hdrs: Vec<libc::msghdr>,
-    slots: &[usize],
-) -> (usize, Vec<(usize, io::Error)>) {
+unsafe fn send_many(fd: RawFd, hdrs: &mut [MMsgHdr]) -> io::Result<usize> {
     let mut sent = 0;
-    let mut failed = Vec::new();
-    for (k, h) in hdrs.iter().enumerate() {
+    for h in hdrs.iter() {
         loop {
-            // SAFETY: the header points into the caller's Batch.
-            let n = unsafe { libc::sendmsg(fd, h, libc::MSG_DONTWAIT) };
+            // SAFETY: the caller vouches for the header.
+            let n = unsafe { libc::sendmsg(fd, &h.msg_hdr, libc::MSG_DONTWAIT) };
             if n >= 0 {
                 sent += 1;
                 break;
             }
             let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                _ if sent > 0 => return Ok(sent),
+                _ => return Err(e),
             }
-            failed.push((slots[k], e));
-            break;
         }
     }
-    (sent, failed)
+    Ok(sent)
 }
 
 /// Sends each of `datagrams` on the connected socket `fd` without blocking,
 /// in as few system calls as the platform allows. Returns how many were sent
-/// before the first error; the error is returned only when none were sent.
+/// (from the front); the error only when not even the first was.
 pub fn send_datagrams(fd: RawFd, datagrams: &mut [Vec<u8>]) -> io::Result<usize> {
     let mut iovecs: Vec<libc::iovec> = datagrams
         .iter_mut()
@@ -347,70 +385,22 @@ pub fn send_datagrams(fd: RawFd, datagrams: &mut [Vec<u8>]) -> io::Result<usize>
             iov_len: d.len(),
         })
         .collect();
-    let hdrs: Vec<libc::msghdr> = iovecs
+    let mut hdrs: Vec<MMsgHdr> = iovecs
         .iter_mut()
         .map(|iov| {
             // SAFETY: plain old data; zero is valid (no destination address:
             // the socket is connected).
-            let mut h: libc::msghdr = unsafe { mem::zeroed() };
-            h.msg_iov = iov;
-            h.msg_iovlen = 1;
+            let mut h: MMsgHdr = unsafe { mem::zeroed() };
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
             h
         })
         .collect();
-    let slots: Vec<usize> = (0..hdrs.len()).collect();
-    let (sent, mut failed) = send_one_call(fd, hdrs, &slots);
-    match failed.first() {
-        Some((0, _)) if sent == 0 => Err(failed.swap_remove(0).1),
-        _ => Ok(sent),
+    if hdrs.is_empty() {
+        return Ok(0);
     }
-}
-
-#[cfg(target_os = "linux")]
-fn send_one_call(
-    fd: RawFd,
-    hdrs: Vec<libc::msghdr>,
-    _slots: &[usize],
-) -> (usize, Vec<(usize, io::Error)>) {
-    let mut m: Vec<libc::mmsghdr> = hdrs
-        .into_iter()
-        .map(|msg_hdr| libc::mmsghdr {
-            msg_hdr,
-            msg_len: 0,
-        })
-        .collect();
-    loop {
-        // SAFETY: headers point into the caller's buffers, alive for the call.
-        let n = unsafe {
-            libc::sendmmsg(
-                fd,
-                m.as_mut_ptr(),
-                m.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n >= 0 {
-            return (n as usize, Vec::new());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return (0, vec![(0, e)]);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn send_one_call(
-    fd: RawFd,
-    hdrs: Vec<libc::msghdr>,
-    slots: &[usize],
-) -> (usize, Vec<(usize, io::Error)>) {
-    let (sent, failed) = send_many(fd, hdrs, slots);
-    if failed.first().is_some_and(|(i, _)| *i == 0) {
-        (0, failed)
-    } else {
-        (sent, Vec::new())
-    }
+    // SAFETY: the headers point into `iovecs` and `datagrams`, alive here.
+    unsafe { send_many(fd, &mut hdrs) }
 }
 
 /// Receives one datagram without blocking: `Ok(None)` when none is waiting.
