@@ -42,6 +42,29 @@ fn bench_codec(c: &mut Criterion) {
             })
         });
 
+        group.bench_with_input(
+            BenchmarkId::new("encode_decode_borrowed", size),
+            &size,
+            |b, _| {
+                b.iter(|| {
+                    buf.clear();
+                    for _ in 0..batch {
+                        frame.encode(&mut buf).expect("encode");
+                    }
+                    let mut at = 0;
+                    let mut n = 0;
+                    while let Some((frame, used)) =
+                        decoder.decode_borrowed(&buf[at..]).expect("decode")
+                    {
+                        black_box(&frame);
+                        at += used;
+                        n += 1;
+                    }
+                    assert_eq!(n, batch);
+                })
+            },
+        );
+
         let mut dst = vec![0u8; batch * size];
         group.bench_with_input(BenchmarkId::new("memcpy", size), &size, |b, _| {
             b.iter(|| {

@@ -121,10 +121,88 @@ impl Decoder {
         }))
     }
 
+    /// Decodes the frame at the front of `src` in place, without copying the
+    /// payload or touching a reference count: the borrowed counterpart of
+    /// [`Decoder::decode`], for callers that use a frame before reading more
+    /// (write the output out, then drop the bytes). Returns the frame and how
+    /// many bytes of `src` it took; the caller consumes them. `Ok(None)`
+    /// means `src` does not hold a whole frame yet. The decoder's own state
+    /// is not used, so do not mix this with a half-finished [`Decoder::decode`].
+    ///
+    /// ```
+    /// use protocol::{Decoder, FrameRef};
+    ///
+    /// let wire = [0u8, 0, 0, 2, 0x20, b'h', b'i', 0, 0];
+    /// let decoder = Decoder::new();
+    /// let (frame, used) = decoder.decode_borrowed(&wire)?.unwrap();
+    /// assert_eq!(frame, FrameRef::Stdout(b"hi"));
+    /// assert_eq!(used, 7);
+    /// assert_eq!(decoder.decode_borrowed(&wire[used..])?, None);
+    /// # Ok::<(), protocol::DecodeError>(())
+    /// ```
+    #[inline]
+    pub fn decode_borrowed<'a>(
+        &self,
+        src: &'a [u8],
+    ) -> Result<Option<(FrameRef<'a>, usize)>, DecodeError> {
+        let Some(head) = src.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let head: &[u8; HEADER_LEN] = head.try_into().expect("slice of HEADER_LEN");
+        let header = Header::parse(head)?;
+        if header.len as u64 > self.max_payload as u64 {
+            return Err(DecodeError::FrameTooLarge {
+                len: u64::from(header.len),
+                max: self.max_payload,
+            });
+        }
+        // Checked against max_payload above, so this fits usize.
+        let end = HEADER_LEN + header.len as usize;
+        let Some(payload) = src.get(HEADER_LEN..end) else {
+            return Ok(None);
+        };
+        let frame = match header.frame_type {
+            FrameType::Stdout => FrameRef::Stdout(payload),
+            FrameType::Stderr => FrameRef::Stderr(payload),
+            FrameType::Stdin => FrameRef::Stdin(payload),
+            other => FrameRef::Other(Frame::decode_payload(
+                other,
+                bytes::Bytes::copy_from_slice(payload),
+            )?),
+        };
+        Ok(Some((frame, end)))
+    }
+
     /// Whether `src` holds the start of a frame that was cut off: the stream
     /// ended mid-frame if this is true at end of input.
     pub fn has_partial(&self, src: &BytesMut) -> bool {
         !self.is_idle() || !src.is_empty()
+    }
+}
+
+/// A frame decoded in place by [`Decoder::decode_borrowed`]: data frames
+/// borrow their payload from the receive buffer; the rest are owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameRef<'a> {
+    /// Bytes from the command's stdout.
+    Stdout(&'a [u8]),
+    /// Bytes from the command's stderr.
+    Stderr(&'a [u8]),
+    /// Bytes for the command's stdin.
+    Stdin(&'a [u8]),
+    /// Any other frame.
+    Other(Frame),
+}
+
+impl FrameRef<'_> {
+    /// The owned frame.
+    pub fn to_owned(&self) -> Frame {
+        match self {
+            FrameRef::Stdout(d) => Frame::Stdout(bytes::Bytes::copy_from_slice(d)),
+            FrameRef::Stderr(d) => Frame::Stderr(bytes::Bytes::copy_from_slice(d)),
+            FrameRef::Stdin(d) => Frame::Stdin(bytes::Bytes::copy_from_slice(d)),
+            FrameRef::Other(frame) => frame.clone(),
+        }
     }
 }
 

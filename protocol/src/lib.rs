@@ -33,7 +33,9 @@
 //! * **Bytes, not text.** Commands, output, paths and environment are
 //!   `Bytes`; nothing assumes UTF-8 or a code page.
 //! * **Few copies.** Data frames (`Stdin`, `Stdout`, `Stderr`) decode to a
-//!   `Bytes` slice of the receive buffer, without a copy.
+//!   `Bytes` slice of the receive buffer, without a copy; or, with
+//!   [`Decoder::decode_borrowed`], to a plain borrowed slice, without even a
+//!   reference count (the fastest path for small frames).
 //! * **Typed errors**: [`DecodeError`], [`EncodeError`],
 //!   [`handshake::HandshakeError`], [`legacy::LegacyError`]. Nothing on a
 //!   decode path can panic on peer input.
@@ -68,7 +70,7 @@ pub mod handshake;
 pub mod io;
 pub mod legacy;
 
-pub use codec::{Decoder, Encoder};
+pub use codec::{Decoder, Encoder, FrameRef};
 pub use error::{DecodeError, EncodeError};
 pub use frame::{
     Auth, Challenge, ErrorCode, ErrorFrame, Exec, Exit, Frame, FrameType, Header, Hello, Signal,

@@ -451,3 +451,36 @@ proptest! {
         prop_assert_eq!(buf.len(), HEADER_LEN + frame.payload_len());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn borrowed_decoding_agrees_with_owned_decoding(
+        frames in proptest::collection::vec(arb_frame(), 0..12),
+    ) {
+        let mut wire = BytesMut::new();
+        for frame in &frames {
+            frame.encode(&mut wire).unwrap();
+        }
+        let decoder = Decoder::new();
+        let mut at = 0;
+        let mut seen = Vec::new();
+        while let Some((frame, used)) = decoder.decode_borrowed(&wire[at..]).unwrap() {
+            seen.push(frame.to_owned());
+            at += used;
+        }
+        prop_assert_eq!(at, wire.len());
+        prop_assert_eq!(seen, frames);
+    }
+}
+
+#[test]
+fn borrowed_decoding_checks_the_length_first() {
+    let decoder = Decoder::with_max_payload(8);
+    assert_eq!(
+        decoder.decode_borrowed(&[0, 0, 0, 9, 0x20]),
+        Err(DecodeError::FrameTooLarge { len: 9, max: 8 })
+    );
+    assert_eq!(decoder.decode_borrowed(&[0, 0, 0, 3, 0x20, 1]), Ok(None));
+}
