@@ -10,7 +10,10 @@
 # apt when missing and running as root. The sshd it starts is private: its
 # own config, host key and client key in a temp dir, listening on 127.0.0.1
 # only, stopped at exit. pdsh reaches it through 50 distinct host aliases
-# (h1..h50 → 127.0.0.1) so it opens 50 separate ssh connections.
+# (h1..h50 → 127.0.0.1) so it opens 50 separate ssh connections. The ssh
+# side logs in as a system user `rcmdbench` (created if missing) whose shell
+# is /bin/sh, so both sides run `/bin/sh -c 'uname -a'` and no login rc file
+# (root's .bashrc) is timed on the ssh side.
 set -euo pipefail
 
 RUNS=${RUNS:-10}
@@ -60,10 +63,16 @@ LIST=$(IFS=,; echo "${ADDRS[*]}")
 
 # --- a private sshd on a free loopback port, key auth only.
 mkdir -p /run/sshd
+BENCH_USER=rcmdbench
+id "$BENCH_USER" >/dev/null 2>&1 ||
+    useradd --system --create-home --home-dir /var/lib/rcmdbench --shell /bin/sh "$BENCH_USER"
+usermod -p '*' "$BENCH_USER" # key login only, but not a locked account
+chmod 755 "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
 cp "$WORK/id.pub" "$WORK/authorized_keys"
+chmod 644 "$WORK/authorized_keys"
 cat >"$WORK/sshd_config" <<CONF
 ListenAddress 127.0.0.1:$PORT
 HostKey $WORK/host_key
@@ -72,7 +81,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
-PermitRootLogin prohibit-password
+AllowUsers $BENCH_USER
 MaxStartups 200
 MaxSessions 200
 PidFile $WORK/sshd.pid
@@ -83,18 +92,21 @@ PIDS+=($!)
     echo "Host h*"
     echo "  HostName 127.0.0.1"
     echo "  Port $PORT"
+    echo "  User $BENCH_USER"
     echo "  IdentityFile $WORK/id"
     echo "  IdentitiesOnly yes"
     echo "  StrictHostKeyChecking no"
     echo "  UserKnownHostsFile /dev/null"
     echo "  LogLevel ERROR"
 } >"$WORK/ssh_config"
-export PDSH_SSH_ARGS="-F $WORK/ssh_config -l%u %h"
+export PDSH_SSH_ARGS="-F $WORK/ssh_config %h"
 export PDSH_RCMD_TYPE=ssh
-for _ in $(seq 1 500); do
-    ssh -F "$WORK/ssh_config" h1 true 2>/dev/null && break
-    sleep 0.01
+ssh_ready=no
+for _ in $(seq 1 100); do
+    ssh -F "$WORK/ssh_config" h1 true 2>/dev/null && { ssh_ready=yes; break; }
+    sleep 0.05
 done
+[ "$ssh_ready" = yes ] || { echo "the private sshd never let us in:" >&2; tail -5 "$WORK/sshd.log" >&2; exit 1; }
 
 # --- correctness first: every host answers once, on both sides.
 n_client=$("$CLIENT" --fanout "$HOSTS" --hosts "$LIST" -- uname -a | wc -l)

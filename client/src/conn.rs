@@ -9,7 +9,10 @@
 //! frame into a buffer and writes it under a mutex, so frames from two
 //! threads never interleave on the wire. It keeps a second handle on the
 //! socket, outside the mutex, to shut it down even while a writer is stuck
-//! in `write` (a second Ctrl-C must always work).
+//! in `write` (a second Ctrl-C must always work). Quitting that way closes
+//! with a reset rather than a FIN (`SO_LINGER` 0, through `socket2` since
+//! std does not expose it): a FIN would look like a half-close to the
+//! server, which then keeps the command running.
 //!
 //! The handshake itself is the protocol crate's sans-I/O
 //! [`ClientHandshake`]; this module only moves its frames, with the
@@ -90,10 +93,13 @@ impl FrameWriter {
         let _ = self.control.shutdown(Shutdown::Write);
     }
 
-    /// Closes both directions at once, waking a reader blocked on the
-    /// socket; the server then kills the running command.
+    /// Ends the connection abortively: wakes a reader blocked on the socket
+    /// and makes the final close a reset (`SO_LINGER` 0), which the server
+    /// cannot mistake for a half-close, so it kills the running command at
+    /// once. Shutting down only our reading side sends nothing yet.
     pub fn abort(&self) {
-        let _ = self.control.shutdown(Shutdown::Both);
+        let _ = socket2::SockRef::from(&*self.control).set_linger(Some(Duration::ZERO));
+        let _ = self.control.shutdown(Shutdown::Read);
     }
 }
 

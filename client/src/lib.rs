@@ -35,7 +35,8 @@
 //! (argument parsing and `--help`), `thiserror` (the error types),
 //! `signal-hook` (SIGINT as an event on a thread, so a Ctrl-C can send a
 //! frame, which a raw signal handler must not do), `rustyline` (line
-//! editing and history for the REPL), `bytes` (the protocol's buffers).
+//! editing and history for the REPL), `bytes` (the protocol's buffers),
+//! `socket2` (`SO_LINGER`, for the abortive close of a second Ctrl-C).
 //!
 //! # Example
 //!

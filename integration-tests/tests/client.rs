@@ -731,3 +731,58 @@ fn legacy_mode_works_against_the_servers_own_legacy_mode() {
         "stdout then stderr, merged"
     );
 }
+
+#[test]
+fn second_ctrl_c_within_a_second_quits_and_the_server_kills_the_command() {
+    let server = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("pid");
+    // The command ignores SIGINT, so only the client quitting can end it.
+    let command = format!(
+        "trap '' INT; echo $$ > {}; echo started; sleep 30",
+        pid_file.display()
+    );
+    let mut child = client(server.addr())
+        .args(["-n", "--", &command])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    assert_eq!(line, "started\n");
+    let remote_pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    // Presses 50 ms apart until the client ends: two of them always fall
+    // within a second, and none can merge into one pending signal.
+    let mut status = None;
+    for _ in 0..100 {
+        send_signal(&child, libc::SIGINT);
+        status = wait_timeout(&mut child, Duration::from_millis(50));
+        if status.is_some() {
+            break;
+        }
+    }
+    let status = status.expect("client quits on a second Ctrl-C");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("interrupted"), "stderr: {stderr}");
+    let deadline = Instant::now() + RUN_LIMIT;
+    while integration_tests::process_exists(remote_pid) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !integration_tests::process_exists(remote_pid),
+        "the server killed the remote command when the client quit"
+    );
+}
