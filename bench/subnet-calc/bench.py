@@ -11,6 +11,7 @@ Prints a Markdown report (tables of times and ratios) on stdout.
 Every comparison runs both sides in this one run, on the same input file.
 """
 import json
+import statistics
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN, EXAMPLE, WORK, N = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 STATIC = sys.argv[5] if len(sys.argv) > 5 else None
+ROUNDS, RUNS = 10, 60
 
 
 def gen(kind, path, *extra):
@@ -100,18 +102,26 @@ def bench_latency():
     if STATIC:
         cmds.append(("subnet-calc (static)", STATIC))
     cmds += [(p, p) for p in ("ipcalc-ng", "sipcalc", "ipcalc") if shutil.which(p)]
-    export = os.path.join(WORK, "latency.json")
-    subprocess.run(["hyperfine", "-N", "--warmup", "30", "--runs", "500", "--export-json", export,
-                    *[f"{path} {arg}" for _, path in cmds]],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(export) as f:
-        res = json.load(f)["results"]
+    # hyperfine runs one command's runs back to back; on a shared machine
+    # the load drifts between commands, so interleave: ROUNDS rounds of RUNS
+    # runs of each command, and keep each command's median across rounds.
     names = [n for n, _ in cmds]
-    means = {n: r["mean"] for n, r in zip(names, res)}
-    meds = {n: r["median"] for n, r in zip(names, res)}
+    per_round = {n: [] for n in names}
+    for r in range(ROUNDS):
+        export = os.path.join(WORK, f"latency-{r}.json")
+        subprocess.run(["hyperfine", "-N", "--warmup", "10", "--runs", str(RUNS),
+                        "--export-json", export, *[f"{path} {arg}" for _, path in cmds]],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(export) as f:
+            for n, res in zip(names, json.load(f)["results"]):
+                per_round[n].append(res)
+    means = {n: statistics.median(x["mean"] for x in per_round[n]) for n in names}
+    meds = {n: statistics.median(x["median"] for x in per_round[n]) for n in names}
     ours = [n for n in names if n.startswith("subnet-calc")]
     fastest = min((n for n in names if n not in ours), key=lambda n: means[n])
-    say(f"**One run's latency**, `hyperfine -N --warmup 30 --runs 500 'CMD {arg}'`")
+    say(f"**One run's latency**, `hyperfine -N --warmup 10 --runs {RUNS} 'CMD {arg}' ...` "
+        f"for all commands together, {ROUNDS} rounds; median across rounds of each "
+        "round's mean and median")
     say()
     say(f"| command | mean | median | mean / {fastest}'s |")
     say("| --- | --- | --- | --- |")
@@ -127,10 +137,15 @@ def bench_latency():
 
 say(f"Machine: {os.cpu_count()} cores, load average at start "
     f"{os.getloadavg()[0]:.2f}; python {sys.version.split()[0]}")
+ONLY = os.environ.get("ONLY", "aggregate batch latency").split()
 say()
-bench_aggregate("Aggregate, random /8../32 (the issue's input)",
-                gen("aggregate", os.path.join(WORK, "agg.txt")))
-bench_aggregate("Aggregate, random /20../32 (a harder input: many outputs)",
-                gen("aggregate", os.path.join(WORK, "agg20.txt"), "20"))
-bench_batch(gen("batch", os.path.join(WORK, "batch.txt")))
-bench_latency()
+if "aggregate" in ONLY:
+    bench_aggregate("Aggregate, random /8../32 (the issue's input)",
+                    gen("aggregate", os.path.join(WORK, "agg.txt")))
+    bench_aggregate("Aggregate, random /20../32 (a harder input: many outputs)",
+                    gen("aggregate", os.path.join(WORK, "agg20.txt"), "20"))
+if "batch" in ONLY:
+    bench_batch(gen("batch", os.path.join(WORK, "batch.txt")))
+if "latency" in ONLY:
+    bench_latency()
+say(f"Load average at end {os.getloadavg()[0]:.2f}")

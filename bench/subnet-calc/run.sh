@@ -3,6 +3,7 @@
 #
 #   bench/subnet-calc/run.sh            # 1,000,000 lines
 #   N=100000 bench/subnet-calc/run.sh   # quicker
+#   ONLY=latency bench/subnet-calc/run.sh  # some of: aggregate batch latency
 #
 # Installs what it compares with (Debian: sipcalc, ipcalc-ng, ipcalc,
 # hyperfine; python3 must be present), builds release binaries, and prints

@@ -84,7 +84,8 @@ pub struct Options {
     #[arg(long, global = true, value_name = "N", default_value_t = 65_536)]
     pub limit: u64,
 
-    /// Colour the report: auto (on a terminal without NO_COLOR), always, never.
+    /// Colour the report: auto (on a terminal without NO_COLOR), always, never;
+    /// `--color` alone means always.
     #[arg(
         long,
         global = true,
@@ -92,6 +93,7 @@ pub struct Options {
         value_enum,
         default_value_t = Color::Auto,
         num_args = 0..=1,
+        require_equals = true,
         default_missing_value = "always"
     )]
     pub color: Color,

@@ -631,6 +631,24 @@ impl IpNet {
         both!(self, n => n.is_network())
     }
 
+    /// Whether `addr` lies inside the network; always false across
+    /// families.
+    ///
+    /// ```
+    /// use subnet_calc::IpNet;
+    /// let n: IpNet = "2001:db8::/32".parse()?;
+    /// assert!(n.contains_addr("2001:db8:ffff::1".parse().unwrap()));
+    /// assert!(!n.contains_addr("10.0.0.1".parse().unwrap()));
+    /// # Ok::<(), subnet_calc::ParseError>(())
+    /// ```
+    pub fn contains_addr(&self, addr: IpAddr) -> bool {
+        match (self, addr) {
+            (IpNet::V4(n), IpAddr::V4(a)) => n.contains_addr(a),
+            (IpNet::V6(n), IpAddr::V6(a)) => n.contains_addr(a),
+            _ => false,
+        }
+    }
+
     /// Whether `other` lies entirely inside this network; always false
     /// across families.
     pub fn contains(&self, other: &IpNet) -> bool {
