@@ -15,11 +15,12 @@
 //! * Receives are non-blocking (`MSG_DONTWAIT`, "nothing to read" is
 //!   `Ok(0)`) for a caller's `poll(2)` loop, or, with [`Batch::recv_wait`]
 //!   on a socket that has `SO_RCVTIMEO` set, wait for the *first* datagram
-//!   only (`MSG_WAITFORONE`) and take whatever else is queued: one system
-//!   call per batch both when idle and under load. A signal or the time-out
-//!   ends that wait with `Ok(0)` (with `SO_RCVTIMEO` set the kernel never
-//!   restarts `recvmmsg` after a signal), so the caller rechecks its flags.
-//!   Sends never block.
+//!   only (`MSG_WAITFORONE`) and take whatever else is already queued: one
+//!   system call per batch both when idle and under load. A signal
+//!   or the time-out ends the wait with `Ok(0)` (with `SO_RCVTIMEO` set the
+//!   kernel never restarts `recvmmsg` after a signal), so the caller
+//!   rechecks its flags. Sends never block; a lone reply goes out with
+//!   `sendmsg`, more with `sendmmsg`.
 
 use std::io;
 use std::mem;
@@ -206,7 +207,10 @@ impl Batch {
     }
 
     fn recv_with(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
-        for (h, iov) in self.hdrs.iter_mut().zip(self.iovecs.iter_mut()) {
+        // Only the slots the last receive filled were changed (by the
+        // kernel, or by a reply's length): reset those, not all of them.
+        let dirty = self.received.len();
+        for (h, iov) in self.hdrs.iter_mut().zip(self.iovecs.iter_mut()).take(dirty) {
             iov.iov_len = self.recv_len;
             h.msg_hdr.msg_namelen = STORAGE_LEN;
             h.msg_hdr.msg_flags = 0;
@@ -328,6 +332,20 @@ unsafe fn recv_many(fd: RawFd, hdrs: &mut [MMsgHdr], _wait: bool) -> io::Result<
 /// Every header's pointers must be valid for the kernel to read.
 #[cfg(target_os = "linux")]
 unsafe fn send_many(fd: RawFd, hdrs: &mut [MMsgHdr]) -> io::Result<usize> {
+    if let [one] = hdrs {
+        // A lone reply (the ping-pong case): plain sendmsg skips
+        // sendmmsg's per-call bookkeeping, which shows in the RTT.
+        loop {
+            // SAFETY: the caller vouches for the header.
+            if unsafe { libc::sendmsg(fd, &one.msg_hdr, libc::MSG_DONTWAIT) } >= 0 {
+                return Ok(1);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
     loop {
         // SAFETY: the caller vouches for the headers; the count is exact.
         let n = unsafe {
