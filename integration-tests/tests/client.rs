@@ -786,3 +786,19 @@ fn second_ctrl_c_within_a_second_quits_and_the_server_kills_the_command() {
         "the server killed the remote command when the client quit"
     );
 }
+
+#[test]
+fn legacy_repl_shows_the_seeds_prompt_in_a_terminal() {
+    let Some((_seed, addr)) = seed_server() else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("tempdir");
+    let args = ["--legacy".to_string(), "--connect".into(), addr];
+    let mut pty = Pty::spawn(&args, data.path());
+    pty.expect("CMD:");
+    pty.send("echo seed''ok\r");
+    pty.expect("seedok");
+    pty.expect("CMD:");
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 0);
+}
