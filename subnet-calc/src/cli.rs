@@ -549,7 +549,8 @@ fn dispatch(
                 });
             } else {
                 let verb = if yes { "is in" } else { "is not in" };
-                b.extend_from_slice(format!("{inner} {verb} {parent}\n").as_bytes());
+                let shown = other.trim();
+                b.extend_from_slice(format!("{shown} {verb} {parent}\n").as_bytes());
             }
             return Ok(if yes {
                 Exit::Success
