@@ -51,26 +51,29 @@ pub(crate) fn push_count(out: &mut Vec<u8>, c: Count) {
     }
 }
 
-/// Appends an IPv4 address in dotted decimal.
+/// Appends an IPv4 address in dotted decimal. Formats into a stack buffer
+/// and appends once: this runs once or more per output line in batch mode.
+#[inline]
 pub(crate) fn push_v4(out: &mut Vec<u8>, a: Ipv4Addr) {
-    let [a, b, c, d] = a.octets();
-    push_octet(out, a);
-    out.push(b'.');
-    push_octet(out, b);
-    out.push(b'.');
-    push_octet(out, c);
-    out.push(b'.');
-    push_octet(out, d);
-}
-
-fn push_octet(out: &mut Vec<u8>, o: u8) {
-    if o >= 100 {
-        out.extend_from_slice(&[b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10]);
-    } else if o >= 10 {
-        out.extend_from_slice(&[b'0' + o / 10, b'0' + o % 10]);
-    } else {
-        out.push(b'0' + o);
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
     }
+    out.extend_from_slice(&buf[..n]);
 }
 
 /// Appends an address in canonical form (RFC 5952 for IPv6, via `std`).
@@ -334,6 +337,22 @@ mod tests {
         o.clear();
         push_bits(&mut o, 1, 32, 0, false);
         assert_eq!(o, b"|00000000 00000000 00000000 00000001");
+    }
+
+    #[test]
+    fn dotted_decimal_matches_std_for_every_octet_width() {
+        for a in [
+            0u32,
+            0x0a00_0001,
+            0x6401_0a09,
+            0xffff_ffff,
+            0xc0a8_09c1,
+            0x0a09_6300,
+        ] {
+            let mut o = Vec::new();
+            push_v4(&mut o, Ipv4Addr::from(a));
+            assert_eq!(String::from_utf8(o).unwrap(), Ipv4Addr::from(a).to_string());
+        }
     }
 
     #[test]
