@@ -128,13 +128,26 @@ fn on_press(shared: &Mutex<State>) {
         }
         (true, SecondPress::Kill) => {
             drop(state);
-            let _ = writer.send(&Frame::Signal(Signal { signal: KILL }));
+            send_signal_frame(writer, KILL);
         }
         (false, _) => {
             state.cancelled = true;
             drop(state);
-            // The lock is released first: this send may wait on the socket.
-            let _ = writer.send(&Frame::Signal(Signal { signal: CANCEL }));
+            send_signal_frame(writer, CANCEL);
         }
     }
+}
+
+/// Sends the `Signal` frame from a thread of its own: the send may wait
+/// behind a stdin forwarder stuck in `write` (the server stops reading
+/// while the command's stdin is full), and the Ctrl-C thread must stay
+/// free to see the second press, whose quit needs no lock.
+fn send_signal_frame(writer: FrameWriter, signal: u8) {
+    let spawned = thread::Builder::new()
+        .name("send-signal".into())
+        .spawn(move || {
+            let _ = writer.send(&Frame::Signal(Signal { signal }));
+        });
+    // No thread to be had: a second press still quits.
+    drop(spawned);
 }

@@ -802,3 +802,52 @@ fn legacy_repl_shows_the_seeds_prompt_in_a_terminal() {
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
 }
+
+/// Regression: the cancel used to be sent from the Ctrl-C thread itself,
+/// which then waited forever behind a stdin forwarder stuck in `write`
+/// (the command reads no stdin, the server stops reading), so no second
+/// press was ever seen and the client could not be stopped.
+#[test]
+fn ctrl_c_quits_even_while_stdin_forwarding_is_stuck() {
+    let server = server();
+    let mut child = client(server.addr())
+        .args(["--", "echo started; sleep 30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = thread::spawn(move || {
+        let chunk = vec![b'y'; 64 * 1024];
+        // Until the client goes away; bounded in case it never does.
+        for _ in 0..10_000 {
+            if stdin.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    assert_eq!(line, "started\n");
+    let first_press = Instant::now();
+    let mut status = None;
+    for _ in 0..100 {
+        send_signal(&child, libc::SIGINT);
+        status = wait_timeout(&mut child, Duration::from_millis(50));
+        if status.is_some() {
+            break;
+        }
+    }
+    let status = status.expect("Ctrl-C ends the client");
+    assert_eq!(status.code(), Some(130));
+    // Two presses take 50 ms; the old code needed the server to drain
+    // megabytes of stdin first (seconds), or hung.
+    assert!(
+        first_press.elapsed() < Duration::from_secs(2),
+        "quitting took {:?}",
+        first_press.elapsed()
+    );
+    feeder.join().expect("feeder");
+}
