@@ -284,6 +284,30 @@ fn client_gone_mid_command_kills_the_whole_group() {
 }
 
 #[test]
+fn client_closing_without_reset_mid_command_gets_its_command_killed_promptly() {
+    // A plain close (FIN) looks like a half-close at first; the server's
+    // probe must tell the difference at once, not one probe interval later.
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("echo $$; sleep 60");
+    let Some(Frame::Stdout(line)) = c.next() else {
+        panic!("expected the pid")
+    };
+    let pid: i32 = String::from_utf8_lossy(&line).trim().parse().unwrap();
+    c.writer.shutdown(Shutdown::Both).unwrap();
+    drop(c);
+    let closed = Instant::now();
+    while process_exists(pid) {
+        assert!(
+            closed.elapsed() < Duration::from_millis(1900),
+            "pid {pid} still alive {:?} after its client left",
+            closed.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
 fn background_process_holding_output_gets_a_bounded_linger() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

@@ -128,6 +128,7 @@ pub struct Connection {
     sock_readable: bool,
     sock_writable: bool,
     read_closed: bool,
+    peer_gone: bool,
     paused: bool,
     cmds: VecDeque<Cmd>,
     last_activity: Instant,
@@ -166,6 +167,7 @@ impl Connection {
             sock_readable: true,
             sock_writable: true,
             read_closed: false,
+            peer_gone: false,
             paused: false,
             cmds: VecDeque::new(),
             last_activity: now,
@@ -197,8 +199,9 @@ impl Connection {
                     self.sock_writable = true;
                 }
                 if event.is_write_closed() || event.is_error() {
-                    // A reset or an error: the client is gone for good.
-                    self.sock_readable = true;
+                    // A reset (perhaps provoked by a probe) or an error: the
+                    // client is gone for good, whatever we were waiting for.
+                    self.peer_gone = true;
                 }
             }
             _ => {
@@ -336,6 +339,10 @@ impl Connection {
     /// Makes all the progress possible now, within the read budget.
     pub fn drive(&mut self, ctx: &mut Ctx<'_>) -> Status {
         let mut budget = ctx.config.read_budget;
+        if self.peer_gone {
+            self.peer_gone = false;
+            self.abort("connection reset by the client");
+        }
         loop {
             let mut progress = false;
             match self.read_socket(ctx, &mut budget) {
