@@ -663,8 +663,8 @@ fn seed_server() -> Option<(SeedServer, String)> {
     if !integration_tests::require_program("python3") {
         return None;
     }
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/seed/python/cmd_server.py");
+    // The seed's program, copied unchanged into this repository.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seed/cmd_server.py");
     assert!(script.exists(), "seed server at {}", script.display());
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
