@@ -393,3 +393,45 @@ fn a_closed_stdout_pipe_ends_quietly_with_success() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(stderr, "");
 }
+
+#[test]
+fn batch_mode_answers_each_line_before_stdin_closes() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(bin_path("subnet-calc"))
+        .args(["--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let reader = thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    stdin.write_all(b"10.0.0.1/8\n").expect("write");
+    stdin.flush().expect("flush");
+    // The array stays open (the next element's comma is still to come),
+    // but the first object must arrive while stdin is still open.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(r#""type":"private"}"#) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = rx
+            .recv_timeout(left)
+            .expect("the first answer before stdin is closed");
+        seen.extend(chunk);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("[\n{\"input\":\"10.0.0.1/8\","));
+    drop(stdin);
+    child.wait().expect("wait");
+    reader.join().expect("reader");
+}

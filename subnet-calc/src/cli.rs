@@ -455,7 +455,11 @@ fn dispatch(
                         report_line_error(stderr, lineno, &e);
                     }
                 };
-                for_each_raw_line(stdin, |lineno, raw| {
+                for_each_raw_line(stdin, |event| {
+                    // Nothing is printed before the end: no flush needed.
+                    let Some((lineno, raw)) = event else {
+                        return Ok(());
+                    };
                     let Some(raw) = raw else {
                         fail(lineno, LineError::TooLong);
                         return Ok(());
@@ -844,50 +848,59 @@ fn line_error_text(e: &LineError) -> String {
     }
 }
 
-/// Calls `f(line_number, line)` for each non-blank, non-`#` line of `r`,
-/// trimmed. Lines over [`MAX_LINE`] bytes or not UTF-8 are passed as
-/// errors.
+/// Calls `f(Some((line_number, line)))` for each non-blank, non-`#` line of
+/// `r`, trimmed; lines over [`MAX_LINE`] bytes or not UTF-8 are passed as
+/// errors. `f(None)` as in [`for_each_raw_line`].
 fn for_each_line(
     r: &mut dyn BufRead,
-    mut f: impl FnMut(usize, Result<&str, LineError>) -> Result<(), Error>,
+    mut f: impl FnMut(Option<(usize, Result<&str, LineError>)>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    for_each_raw_line(r, |lineno, raw| match raw {
-        None => f(lineno, Err(LineError::TooLong)),
-        Some(raw) => match std::str::from_utf8(raw) {
-            Err(_) => f(lineno, Err(LineError::NotUtf8)),
+    for_each_raw_line(r, |event| match event {
+        None => f(None),
+        Some((lineno, None)) => f(Some((lineno, Err(LineError::TooLong)))),
+        Some((lineno, Some(raw))) => match std::str::from_utf8(raw) {
+            Err(_) => f(Some((lineno, Err(LineError::NotUtf8)))),
             Ok(line) => {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
                     Ok(())
                 } else {
-                    f(lineno, Ok(line))
+                    f(Some((lineno, Ok(line))))
                 }
             }
         },
     })
 }
 
-/// Calls `f(line_number, Some(bytes))` for each line of `r` without its
-/// `\n`, or `f(line_number, None)` for a line over [`MAX_LINE`] bytes,
-/// which is skipped without being buffered whole. Lines are read in place
+/// Calls `f(Some((line_number, Some(bytes))))` for each line of `r` without
+/// its `\n`, `f(Some((line_number, None)))` for a line over [`MAX_LINE`]
+/// bytes, which is skipped without being buffered whole, and `f(None)` when
+/// all input read so far has been passed on and the next read may block. Lines are read in place
 /// from `r`'s buffer; only a line that straddles two fills is copied.
 fn for_each_raw_line(
     r: &mut dyn BufRead,
-    mut f: impl FnMut(usize, Option<&[u8]>) -> Result<(), Error>,
+    mut f: impl FnMut(Option<(usize, Option<&[u8]>)>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut lineno = 0usize;
     // The start of a line cut by the end of a buffer fill.
     let mut carry: Vec<u8> = Vec::new();
     // The carried line has passed MAX_LINE: drop bytes until its end.
     let mut overlong = false;
-    let mut one = |lineno: usize, raw: &[u8], overlong: bool| {
-        if overlong || raw.len() > MAX_LINE {
-            f(lineno, None)
-        } else {
-            f(lineno, Some(raw))
-        }
-    };
+    let mut first = true;
     loop {
+        if !first {
+            // Everything read so far is handled: the caller may flush
+            // before a read that could block (interactive or slow input).
+            f(None)?;
+        }
+        first = false;
+        let mut one = |lineno: usize, raw: &[u8], overlong: bool| {
+            if overlong || raw.len() > MAX_LINE {
+                f(Some((lineno, None)))
+            } else {
+                f(Some((lineno, Some(raw))))
+            }
+        };
         let buf = match r.fill_buf() {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -1038,11 +1051,17 @@ fn calc(
         out.maybe_flush()
     };
     if batch_only {
-        for_each_line(stdin, |l, line| Ok(one(out, stderr, Some(l), line)?))?;
+        for_each_line(stdin, |event| match event {
+            Some((l, line)) => Ok(one(out, stderr, Some(l), line)?),
+            None => Ok(out.flush()?),
+        })?;
     } else {
         for input in &inputs {
             if input == "-" {
-                for_each_line(stdin, |l, line| Ok(one(out, stderr, Some(l), line)?))?;
+                for_each_line(stdin, |event| match event {
+                    Some((l, line)) => Ok(one(out, stderr, Some(l), line)?),
+                    None => Ok(out.flush()?),
+                })?;
             } else {
                 one(out, stderr, None, Ok(input))?;
             }
@@ -1069,8 +1088,10 @@ mod tests {
     fn raw_lines(input: &[u8], cap: usize) -> Vec<(usize, Option<Vec<u8>>)> {
         let mut r = io::BufReader::with_capacity(cap, input);
         let mut got = Vec::new();
-        for_each_raw_line(&mut r, |n, l| {
-            got.push((n, l.map(<[u8]>::to_vec)));
+        for_each_raw_line(&mut r, |event| {
+            if let Some((n, l)) = event {
+                got.push((n, l.map(<[u8]>::to_vec)));
+            }
             Ok(())
         })
         .unwrap();
