@@ -391,6 +391,34 @@ fn ping_text_shows_live_lines_and_full_rtt_summary() {
 }
 
 #[test]
+fn ping_prints_its_summary_on_ctrl_c() {
+    let d = serve(&[]);
+    let mut child = bin("udp-echo")
+        .args(["ping", &d.addr().to_string(), "--interval", "10"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ping");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The first reply line says the ping is under way.
+    let first = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("bytes from"));
+    assert!(first.is_some(), "no reply line");
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = integration_tests::wait_timeout(&mut child, WAIT).expect("ping exits on SIGINT");
+    assert!(status.success(), "{status:?}");
+    let summary = rest.join("\n");
+    assert!(summary.contains("udp-echo ping statistics"), "{summary}");
+    assert!(summary.contains("full round-trip time"), "{summary}");
+}
+
+#[test]
 fn ping_to_closed_port_reports_refused_not_loss() {
     let closed = UdpSocket::bind("127.0.0.1:0")
         .unwrap()

@@ -19,7 +19,8 @@
 //!   `recv` with `SO_RCVTIMEO` (one system call per reply: this mode is the
 //!   latency measurement, and an extra `poll` would be in it).
 //! * Ctrl-C sets a flag; `poll` and a `recv` with a time-out both return
-//!   `EINTR` on a signal, so the summary is printed at once.
+//!   `EINTR` on a signal, so the summary is printed at once. Probes still in
+//!   flight then count as lost, as in ping(8).
 //! * RTT is the full round trip, receiver clock minus the send time carried
 //!   in the probe, both from one monotonic clock (not RTT/2).
 
@@ -272,6 +273,9 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
             }
         }
     }
+    // Stopped early (Ctrl-C): probes still in flight count as lost, as
+    // ping(8) does, so that sent = received + lost + refused.
+    tracker.expire(u64::MAX);
     Ok(tracker.summary())
 }
 
@@ -401,6 +405,33 @@ mod tests {
         assert_eq!(s.sent, 3);
         assert_eq!(s.refused, 3, "{s:?}");
         assert_eq!((s.lost, s.loss_percent), (0, 0.0));
+    }
+
+    #[test]
+    fn probes_in_flight_at_stop_count_as_lost() {
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let c = PingConfig {
+            count: None,
+            interval: Duration::from_millis(1),
+            timeout: Duration::from_secs(60),
+            quiet: true,
+            ..cfg(silent.local_addr().unwrap())
+        };
+        let stop = AtomicBool::new(false);
+        let s = std::thread::scope(|scope| {
+            let t = scope.spawn(|| ping(&c, &stop, &mut io::sink()));
+            // Wait (bounded) until at least one probe is out.
+            let mut b = [0u8; 128];
+            silent
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            silent.recv_from(&mut b).unwrap();
+            stop.store(true, Ordering::SeqCst);
+            t.join().unwrap().unwrap()
+        });
+        assert!(s.sent >= 1);
+        assert_eq!(s.lost, s.sent, "{s:?}");
+        assert_eq!(s.loss_percent, 100.0);
     }
 
     #[test]
