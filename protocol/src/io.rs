@@ -22,7 +22,7 @@ use crate::error::{DecodeError, EncodeError};
 use crate::frame::Frame;
 
 /// Bytes asked of the reader per `read` call.
-pub const READ_CHUNK: usize = 64 * 1024;
+pub const READ_CHUNK: usize = 256 * 1024;
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]

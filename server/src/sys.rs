@@ -62,3 +62,33 @@ pub fn grow_pipe(fd: RawFd, bytes: i32) {
         libc::fcntl(fd, libc::F_SETPIPE_SZ, bytes);
     }
 }
+
+/// How many bytes a pipe holds right now (`FIONREAD`); 0 on error.
+pub fn pipe_available(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer we pass.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    if rc == 0 {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// Moves up to `len` bytes from pipe `from` to socket `to` inside the
+/// kernel, without copying them through user space. Non-blocking.
+pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: null offsets are valid for pipes and sockets; the kernel only
+    // touches its own buffers.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
