@@ -605,3 +605,56 @@ fn legacy_mode_serves_the_seeds_own_python_client() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello-from-seed"));
 }
+
+/// CPU time (user + system) a process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn running_out_of_descriptors_neither_kills_nor_spins_the_server() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = integration_tests::bin("server");
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before
+    // exec and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 24,
+                rlim_max: 24,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = Daemon::spawn(cmd, 1);
+    // Far more connections than descriptors: accept fails with EMFILE.
+    let flood: Vec<TcpStream> = (0..60)
+        .filter_map(|_| TcpStream::connect(server.addr()).ok())
+        .collect();
+    let before = cpu_ticks(server.pid());
+    std::thread::sleep(Duration::from_millis(1000));
+    let spent = cpu_ticks(server.pid()) - before;
+    assert!(
+        spent < 30,
+        "server burned {spent} ticks in 1 s while out of descriptors"
+    );
+    assert!(server.stderr_text().contains("accept failed"));
+    drop(flood);
+    // Descriptors come back; the server serves again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut c) = Raw::connect_with(server.addr(), None) {
+            assert_eq!(c.run("echo back").stdout, b"back\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server never recovered");
+    }
+}
