@@ -30,7 +30,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-# A private sshd on loopback, key auth only.
+# A private sshd on loopback, key auth only, logging in a plain /bin/sh user
+# so that no login-shell start-up files (root's may run pyenv) are timed.
+id rcmdbench >/dev/null 2>&1 || $SUDO useradd -m -s /bin/sh rcmdbench
 ssh-keygen -q -t ed25519 -N '' -f "$work/host" >/dev/null
 ssh-keygen -q -t ed25519 -N '' -f "$work/user" >/dev/null
 cp "$work/user.pub" "$work/authorized_keys"; chmod 600 "$work/authorized_keys"
@@ -48,7 +50,7 @@ cat > "$work/ssh_config" <<CFG
 Host h1
   HostName 127.0.0.1
   Port $((PORT+1))
-  User $(id -un)
+  User rcmdbench
   IdentityFile $work/user
   StrictHostKeyChecking no
   UserKnownHostsFile /dev/null
@@ -66,6 +68,7 @@ secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); ech
 gibps() { echo "scale=2; $SIZE / $1 / 1073741824" | bc -l; }
 
 echo "== 1. stream $SIZE bytes (head -c $SIZE /dev/zero) to /dev/null" >&2
+t_pipe=$(secs sh -c "head -c $SIZE /dev/zero | cat")
 t_ours=$(secs "$CLIENT" --connect 127.0.0.1:$PORT -- "head -c $SIZE /dev/zero")
 t_ssh=$(secs ssh -F "$work/ssh_config" h1 "head -c $SIZE /dev/zero")
 socat TCP-LISTEN:$((PORT+2)),bind=127.0.0.1,reuseaddr SYSTEM:"head -c $SIZE /dev/zero" & pids+=($!)
@@ -105,7 +108,7 @@ r() { echo "scale=2; $1 / $2" | bc -l; }
 cat <<TABLE
 | # | measurement | ours | competitor(s) | ratio |
 | --- | --- | --- | --- | --- |
-| 1 | stream $SIZE B to /dev/null | $(gibps "$t_ours") GiB/s | iperf3 -n: $(gibps "$t_iperf") GiB/s; socat SYSTEM: $(gibps "$t_socat"); ncat --sh-exec $(gibps "$t_ncat"); ssh $(gibps "$t_ssh") | $(r "$t_iperf" "$t_ours")× iperf3, $(r "$t_socat" "$t_ours")× socat, $(r "$t_ncat" "$t_ours")× ncat, $(r "$t_ssh" "$t_ours")× ssh |
+| 1 | stream $SIZE B to /dev/null | $(gibps "$t_ours") GiB/s | local \`head \| cat\` (the producer's own ceiling): $(gibps "$t_pipe") GiB/s; iperf3 -n: $(gibps "$t_iperf") GiB/s; socat SYSTEM: $(gibps "$t_socat"); ncat --sh-exec $(gibps "$t_ncat"); ssh $(gibps "$t_ssh") | $(r "$t_iperf" "$t_ours")× iperf3, $(r "$t_socat" "$t_ours")× socat, $(r "$t_ncat" "$t_ours")× ncat, $(r "$t_ssh" "$t_ours")× ssh |
 | 2 | one-shot \`true\`, mean wall time | $(r "$m_ours*1000" 1) ms | sh -c true $(r "$m_sh*1000" 1) ms; ssh ControlMaster $(r "$m_ssh*1000" 1) ms | $(r "$m_ours" "$m_sh")× sh -c true, $(r "$m_ssh" "$m_ours")× faster than ssh |
 | 3 | 1000 pipelined \`true\`, one connection | $(r "$m_pipe" 1) s | local loop of sh -c true $(r "$m_loop" 1) s | $(r "$m_loop" "$m_pipe")× the local rate |
 | 4 | 10,000 idle connections | $idle | – | – |
