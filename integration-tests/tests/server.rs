@@ -658,3 +658,35 @@ fn running_out_of_descriptors_neither_kills_nor_spins_the_server() {
         assert!(Instant::now() < deadline, "the server never recovered");
     }
 }
+
+#[test]
+fn idle_connections_are_closed_after_the_idle_timeout() {
+    let server = start(&["--idle-timeout", "1"]);
+    let mut c = Raw::connect(server.addr());
+    assert_eq!(c.run("echo busy").stdout, b"busy\n");
+    let idle_from = Instant::now();
+    match c.next() {
+        Some(Frame::Error(e)) => assert_eq!(e.code, ErrorCode::Timeout),
+        other => panic!("expected an idle time-out, got {other:?}"),
+    }
+    assert!(idle_from.elapsed() >= Duration::from_millis(900));
+    assert_eq!(c.next(), None);
+}
+
+#[test]
+fn listens_on_ipv6_loopback_and_ipv4_at_once() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        return;
+    }
+    let server = Daemon::start_n(
+        "server",
+        &["--listen", "127.0.0.1:0", "--listen", "[::1]:0"],
+        2,
+    );
+    assert!(server.addrs().iter().any(|a| a.is_ipv6()));
+    for &addr in server.addrs() {
+        let mut c = Raw::connect(addr);
+        assert_eq!(c.run("echo v").stdout, b"v\n");
+    }
+}
