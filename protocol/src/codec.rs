@@ -83,23 +83,33 @@ impl Decoder {
         matches!(self.state, State::Head)
     }
 
+    /// The header at the front of `src`, its length checked against the
+    /// maximum; `None` until all of it is there. Consumes nothing.
+    #[inline]
+    fn parse_header(&self, src: &[u8]) -> Result<Option<Header>, DecodeError> {
+        let Some(head) = src.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let head: &[u8; HEADER_LEN] = head.try_into().expect("slice of HEADER_LEN");
+        let header = Header::parse(head)?;
+        if u64::from(header.len) > self.max_payload as u64 {
+            return Err(DecodeError::FrameTooLarge {
+                len: u64::from(header.len),
+                max: self.max_payload,
+            });
+        }
+        Ok(Some(header))
+    }
+
     /// Decodes one frame from the front of `src`, consuming its bytes.
     #[inline]
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         let header = match self.state {
             State::Data(header) => header,
             State::Head => {
-                let Some(head) = src.get(..HEADER_LEN) else {
+                let Some(header) = self.parse_header(src)? else {
                     return Ok(None);
                 };
-                let head: &[u8; HEADER_LEN] = head.try_into().expect("slice of HEADER_LEN");
-                let header = Header::parse(head)?;
-                if header.len as u64 > self.max_payload as u64 {
-                    return Err(DecodeError::FrameTooLarge {
-                        len: u64::from(header.len),
-                        max: self.max_payload,
-                    });
-                }
                 src.advance(HEADER_LEN);
                 self.state = State::Data(header);
                 header
@@ -145,18 +155,10 @@ impl Decoder {
         &self,
         src: &'a [u8],
     ) -> Result<Option<(FrameRef<'a>, usize)>, DecodeError> {
-        let Some(head) = src.get(..HEADER_LEN) else {
+        let Some(header) = self.parse_header(src)? else {
             return Ok(None);
         };
-        let head: &[u8; HEADER_LEN] = head.try_into().expect("slice of HEADER_LEN");
-        let header = Header::parse(head)?;
-        if header.len as u64 > self.max_payload as u64 {
-            return Err(DecodeError::FrameTooLarge {
-                len: u64::from(header.len),
-                max: self.max_payload,
-            });
-        }
-        // Checked against max_payload above, so this fits usize.
+        // Checked against max_payload, so this fits usize.
         let end = HEADER_LEN + header.len as usize;
         let Some(payload) = src.get(HEADER_LEN..end) else {
             return Ok(None);

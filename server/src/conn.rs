@@ -62,6 +62,26 @@ pub struct Ctx<'a> {
     pub shutting_down: bool,
 }
 
+impl<'a> Ctx<'a> {
+    /// The context for one turn of the loop.
+    pub fn new(
+        registry: &'a Registry,
+        config: &'a Config,
+        shared: &'a mut Shared,
+        now: Instant,
+        shutting_down: bool,
+    ) -> Ctx<'a> {
+        Ctx {
+            registry,
+            config,
+            shared,
+            now,
+            slot_freed: false,
+            shutting_down,
+        }
+    }
+}
+
 /// What [`Connection::drive`] concluded.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Status {

@@ -333,14 +333,14 @@ impl Server {
                 continue;
             }
             conn.timer = None;
-            let mut ctx = Ctx {
-                registry: self.poll.registry(),
-                config: &self.config,
-                shared: &mut self.shared,
+            let shutting_down = self.shutdown.is_some();
+            let mut ctx = Ctx::new(
+                self.poll.registry(),
+                &self.config,
+                &mut self.shared,
                 now,
-                slot_freed: false,
-                shutting_down: self.shutdown.is_some(),
-            };
+                shutting_down,
+            );
             conn.on_timer(&mut ctx);
             touched.push(id);
         }
@@ -358,14 +358,14 @@ impl Server {
                 continue;
             }
             conn.touched = true;
-            let mut ctx = Ctx {
-                registry: self.poll.registry(),
-                config: &self.config,
-                shared: &mut self.shared,
+            let shutting_down = self.shutdown.is_some();
+            let mut ctx = Ctx::new(
+                self.poll.registry(),
+                &self.config,
+                &mut self.shared,
                 now,
-                slot_freed: false,
-                shutting_down: self.shutdown.is_some(),
-            };
+                shutting_down,
+            );
             let status = conn.drive(&mut ctx);
             let slot_freed = ctx.slot_freed;
             match status {
