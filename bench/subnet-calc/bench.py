@@ -129,6 +129,26 @@ def bench_latency():
         say(f"| {n} | {means[n] * 1e3:.2f} ms | {meds[n] * 1e3:.2f} ms | "
             f"{means[n] / means[fastest]:.2f}x |")
     say()
+    if shutil.which("perf"):
+        # CPU time is less sensitive than wall time to other load on the
+        # machine; `perf stat -r` interleaves nothing, so alternate commands.
+        cpu = {n: [] for n in names}
+        for _ in range(ROUNDS):
+            for n, path in cmds:
+                r = subprocess.run(["perf", "stat", "-x,", "-e", "task-clock", "-r", str(RUNS),
+                                    path, arg], capture_output=True, text=True, check=True)
+                line = next(x for x in r.stderr.splitlines() if "task-clock" in x)
+                cpu[n].append(float(line.split(",")[0]))
+        ms = {n: statistics.median(v) for n, v in cpu.items()}
+        fast_cpu = min((n for n in names if n not in ours), key=lambda n: ms[n])
+        say(f"CPU time per run, `perf stat -e task-clock -r {RUNS} CMD {arg}`, commands "
+            f"alternated for {ROUNDS} rounds, median across rounds:")
+        say()
+        say(f"| command | CPU time | / {fast_cpu}'s |")
+        say("| --- | --- | --- |")
+        for n in names:
+            say(f"| {n} | {ms[n]:.3f} ms | {ms[n] / ms[fast_cpu]:.2f}x |")
+        say()
     for n in ours:
         say(f"- {n} / fastest competitor ({fastest}): mean **{means[n] / means[fastest]:.2f}x**, "
             f"median **{meds[n] / meds[fastest]:.2f}x**")
