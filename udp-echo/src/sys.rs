@@ -1,4 +1,4 @@
-//! The OS plumbing: sockets set up for echo work, and batched datagram I/O.
+//! The OS plumbing: batched datagram I/O and `poll(2)`.
 //!
 //! # Design
 //!
@@ -10,8 +10,11 @@
 //!   `recvmsg(2)`/`sendmsg(2)`.
 //! * Truncation is detected from the kernel, not guessed from the length:
 //!   `MSG_TRUNC` in `msg_flags` says the datagram was longer than the slot.
-//! * The header arrays point into the slots' heap storage; they are rebuilt
-//!   before every call (a few dozen stores) so no pointer outlives a move.
+//! * The `mmsghdr` and `iovec` arrays are built once and point into the
+//!   slots' heap storage, which never moves or resizes; before a receive only
+//!   the headers the last call used are reset. No allocation per batch: on
+//!   the idle path (one datagram per call) that bookkeeping is a visible
+//!   part of the round trip.
 //! * Receives are non-blocking (`MSG_DONTWAIT`, "nothing to read" is
 //!   `Ok(0)`) for a caller's `poll(2)` loop, or, with [`Batch::recv_wait`]
 //!   on a socket that has `SO_RCVTIMEO` set, wait for the *first* datagram
@@ -19,8 +22,9 @@
 //!   system call per batch both when idle and under load. A signal
 //!   or the time-out ends the wait with `Ok(0)` (with `SO_RCVTIMEO` set the
 //!   kernel never restarts `recvmmsg` after a signal), so the caller
-//!   rechecks its flags. Sends never block; a lone reply goes out with
-//!   `sendmsg`, more with `sendmmsg`.
+//!   rechecks its flags. [`Batch::recv_one_wait`] is the same wait with a
+//!   plain `recvfrom(2)` for when datagrams come one at a time. Sends never
+//!   block; a lone reply goes out with `sendto`, more with `sendmmsg`.
 
 use std::io;
 use std::mem;
@@ -206,6 +210,45 @@ impl Batch {
         self.recv_with(fd, true)
     }
 
+    /// Waits for one datagram into slot 0 with plain `recvfrom(2)`: the
+    /// cheapest receive when datagrams come one at a time (ping-pong).
+    /// Returns `Ok(0)` on the socket's `SO_RCVTIMEO` or a signal.
+    pub fn recv_one_wait(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.received.clear();
+        let mut addr_len = STORAGE_LEN;
+        // SAFETY: slot 0 holds recv_len bytes; addrs[0] is a whole
+        // sockaddr_storage and addr_len says so. MSG_TRUNC makes the kernel
+        // return the datagram's real length, so a cut one is recognised.
+        let n = unsafe {
+            libc::recvfrom(
+                fd,
+                self.bufs.as_mut_ptr().cast(),
+                self.recv_len,
+                libc::MSG_TRUNC,
+                (&mut self.addrs[0] as *mut libc::sockaddr_storage).cast(),
+                &mut addr_len,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => Ok(0),
+                _ => Err(e),
+            };
+        }
+        // Non-negative: the cast is exact.
+        let full = n as usize;
+        let len = full.min(self.recv_len);
+        self.hdrs[0].msg_hdr.msg_namelen = addr_len;
+        self.received.push(Received {
+            len,
+            truncated: full > self.recv_len,
+            source: from_storage(&self.addrs[0]),
+        });
+        self.reply_lens[0] = len;
+        Ok(1)
+    }
+
     fn recv_with(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
         // Only the slots the last receive filled were changed (by the
         // kernel, or by a reply's length): reset those, not all of them.
@@ -333,11 +376,25 @@ unsafe fn recv_many(fd: RawFd, hdrs: &mut [MMsgHdr], _wait: bool) -> io::Result<
 #[cfg(target_os = "linux")]
 unsafe fn send_many(fd: RawFd, hdrs: &mut [MMsgHdr]) -> io::Result<usize> {
     if let [one] = hdrs {
-        // A lone reply (the ping-pong case): plain sendmsg skips
-        // sendmmsg's per-call bookkeeping, which shows in the RTT.
+        // A lone reply (the ping-pong case): plain sendto skips the
+        // header and iovec copying of sendmmsg, which shows in the RTT.
+        let h = &one.msg_hdr;
+        // SAFETY: the caller vouches for the header, whose msg_iov points
+        // to one valid iovec.
+        let iov = unsafe { &*h.msg_iov };
         loop {
-            // SAFETY: the caller vouches for the header.
-            if unsafe { libc::sendmsg(fd, &one.msg_hdr, libc::MSG_DONTWAIT) } >= 0 {
+            // SAFETY: buffer and address as the header gives them.
+            let n = unsafe {
+                libc::sendto(
+                    fd,
+                    iov.iov_base,
+                    iov.iov_len,
+                    libc::MSG_DONTWAIT,
+                    h.msg_name.cast(),
+                    h.msg_namelen,
+                )
+            };
+            if n >= 0 {
                 return Ok(1);
             }
             let e = io::Error::last_os_error();
@@ -505,6 +562,44 @@ mod tests {
         assert_eq!(b.recv(server.as_raw_fd()).unwrap(), 1);
         assert_eq!(b.received()[0].len, 20);
         assert!(b.received()[0].truncated);
+    }
+
+    #[test]
+    fn single_receive_reports_source_truncation_and_echoes_back() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.connect(server.local_addr().unwrap()).unwrap();
+        client.send(&[9u8; 50]).unwrap();
+        client.send(b"fits").unwrap();
+        let mut b = Batch::new(4, 20, 0);
+        assert_eq!(b.recv_one_wait(server.as_raw_fd()).unwrap(), 1);
+        assert_eq!(b.received()[0].len, 20);
+        assert!(b.received()[0].truncated);
+        assert_eq!(b.recv_one_wait(server.as_raw_fd()).unwrap(), 1);
+        assert_eq!(b.data(0), b"fits");
+        assert!(!b.received()[0].truncated);
+        assert_eq!(b.received()[0].source, Some(client.local_addr().unwrap()));
+        assert_eq!(b.send_back(server.as_raw_fd(), &[0]).0, 1);
+        let mut buf = [0u8; 16];
+        assert_eq!(client.recv(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"fits");
+        // A batched receive after a single one starts from clean headers.
+        client.send(b"again").unwrap();
+        assert_eq!(b.recv(server.as_raw_fd()).unwrap(), 1);
+        assert_eq!(b.data(0), b"again");
+    }
+
+    #[test]
+    fn single_receive_times_out_with_zero() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_millis(10)))
+            .unwrap();
+        let mut b = Batch::new(1, 20, 0);
+        assert_eq!(b.recv_one_wait(server.as_raw_fd()).unwrap(), 0);
     }
 
     #[test]
