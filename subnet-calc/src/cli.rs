@@ -46,7 +46,6 @@ Exit status:
 #[command(
     name = "subnet-calc",
     version,
-    args_conflicts_with_subcommands = true,
     after_help = EXIT_CODES
 )]
 pub struct Cli {
