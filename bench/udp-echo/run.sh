@@ -4,10 +4,13 @@
 #      our server, a minimal recv_from/send_to loop and socat's PIPE echo;
 #      sockperf's own pairing (`sockperf ul --reply-every 1` -> `sockperf sr`)
 #      because sockperf only talks to itself.
-#   2. ping-pong RTT p50/p99: `udp-echo ping --interval 0` -> our server
+#   2. ping-pong RTT p50/p99: `udp-echo ping --interval 0` -> our server (and the
+#      minimal loop and socat)
 #      against `sockperf ping-pong --full-rtt` -> `sockperf sr`.
 # Usage: bench/udp-echo/run.sh [ROUNDS] [SECONDS]   (defaults 5 and 3)
-# Prints a Markdown table of medians and ratios; raw figures go to stderr.
+# Client pinned to CPU 0, servers to CPU 1 (capacity; RTT "two CPUs") or CPU 0
+# (RTT "same CPU") with taskset. Prints Markdown tables of medians and ratios;
+# raw figures per round go to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
