@@ -23,7 +23,12 @@ use std::time::Duration;
 
 /// An RFC 862 UDP echo server and a ping/flood client for any echo server.
 #[derive(Debug, Parser)]
-#[command(name = "udp-echo", version, about)]
+#[command(
+    name = "udp-echo",
+    version,
+    about,
+    after_help = "Exit status: 0 success; 1 time-out, refused, no reply at all or I/O error; 2 bad usage."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -34,6 +39,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Echo datagrams back to their sender (RFC 862).
+    #[command(
+        after_help = "Prints `listening on ADDR` on stderr once bound; counters on stderr on SIGUSR1 and at exit (SIGINT/SIGTERM)."
+    )]
     Serve(ServeArgs),
     /// Send one datagram and print the reply.
     Send(SendArgs),
