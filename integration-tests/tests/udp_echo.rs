@@ -568,7 +568,9 @@ fn flood_json_reports_offered_and_echoed_rates() {
     assert_eq!(json_number(&doc, "received"), sent, "{doc}");
     assert_eq!(json_number(&doc, "loss_percent"), 0.0);
     let sent_pps = json_number(&doc, "sent_pps");
-    assert!((1000.0..=2100.0).contains(&sent_pps), "{doc}");
+    // Never above the rate asked for; below it only as far as a loaded
+    // machine stretches the 0.3 s.
+    assert!((300.0..=2100.0).contains(&sent_pps), "{doc}");
     assert_eq!(json_number(&doc, "echoed_pps"), sent_pps);
 }
 
