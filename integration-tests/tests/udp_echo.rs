@@ -165,6 +165,11 @@ fn ipv6_loopback_is_served_next_to_ipv4() {
     let big = vec![0x5a; 65_527];
     assert_eq!(echo(&c6, &big).len(), 65_527, "largest IPv6 payload");
     assert_eq!(echo(&client_for(d.addrs()[0]), b"over v4"), b"over v4");
+    let v6 = d.addrs()[1].to_string();
+    let out = run(&["ping", &v6, "-c", "3", "-i", "0", "--json"]);
+    assert_eq!(json_number(&text(&out.stdout), "received"), 3.0);
+    let out = run(&["send", &v6, "hello six"]);
+    assert_eq!(text(&out.stdout), "hello six\n");
 }
 
 #[test]
