@@ -37,8 +37,14 @@
 //!   per-datagram policy ([`server::Gate`]) do no I/O and read no clock: the
 //!   caller passes bytes and `now` in. The loops in [`server`], [`ping`] and
 //!   [`flood`] only move datagrams and carry out decisions.
-//! * **Batched I/O** ([`sys`]): `recvmmsg`/`sendmmsg` on Linux, so an echo
-//!   costs a fraction of a system call; `MSG_TRUNC` detects cut datagrams.
+//! * **Batched I/O when it pays** ([`sys`], [`server`]): under load one
+//!   `recvmmsg`/`sendmmsg` pair moves a whole batch (on Linux), so an echo
+//!   costs a fraction of a system call; while datagrams come one at a time
+//!   the server uses plain `recvfrom`/`sendto`, the cheapest round trip.
+//!   `MSG_TRUNC` detects cut datagrams on both paths. Measured in
+//!   `docs/BENCHMARKS.md` (`bench/udp-echo/run.sh`).
+//! * **Not a reflector**: source ports below 1024 dropped, a token bucket
+//!   per source address, `--annotate` replies charged by their size.
 //! * **Every bound is named**: slot size, batch size, socket buffers, rate,
 //!   burst, tracked sources, time-outs, flood duration; each is a constant
 //!   with a flag to change it.
@@ -49,8 +55,8 @@
 //!
 //! * `libc`: `recvmmsg`/`sendmmsg`/`poll`, which std does not expose.
 //! * `socket2`: socket options std lacks (buffer sizes, `IPV6_V6ONLY`).
-//! * `signal-hook`: SIGUSR1/SIGINT/SIGTERM as flags plus a self-pipe, the
-//!   safe way to wake a `poll` loop from a signal.
+//! * `signal-hook`: SIGUSR1/SIGINT/SIGTERM as flags (plus a self-pipe for
+//!   the `poll` loop), the async-signal-safe way to act on a signal.
 //! * `hdrhistogram`: RTT percentiles with bounded memory and error.
 //! * `serde`/`serde_json`: the `--json` documents.
 //! * `clap`: argument parsing; `log`/`env_logger`: diagnostics (`RUST_LOG`).
