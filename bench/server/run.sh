@@ -33,9 +33,11 @@ trap cleanup EXIT
 # A private sshd on loopback, key auth only, logging in a plain /bin/sh user
 # so that no login-shell start-up files (root's may run pyenv) are timed.
 id rcmdbench >/dev/null 2>&1 || $SUDO useradd -m -s /bin/sh rcmdbench
+$SUDO usermod -p '*' rcmdbench   # key login only, but not a locked account
+chmod 755 "$work"
 ssh-keygen -q -t ed25519 -N '' -f "$work/host" >/dev/null
 ssh-keygen -q -t ed25519 -N '' -f "$work/user" >/dev/null
-cp "$work/user.pub" "$work/authorized_keys"; chmod 600 "$work/authorized_keys"
+cp "$work/user.pub" "$work/authorized_keys"; chmod 644 "$work/authorized_keys"
 cat > "$work/sshd_config" <<CFG
 ListenAddress 127.0.0.1:$((PORT+1))
 HostKey $work/host

@@ -961,7 +961,12 @@ impl Connection {
         while self.sock_writable {
             let before = self.splice.map_or(self.out.len(), |s| s.offset);
             if before > 0 {
-                match socket.write(&self.out[..before]) {
+                let sent = if self.splice.is_some() {
+                    crate::sys::send_more(socket.as_raw_fd(), &self.out[..before])
+                } else {
+                    socket.write(&self.out[..before])
+                };
+                match sent {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => {
                         self.out.advance(n);

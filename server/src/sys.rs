@@ -92,3 +92,19 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
+
+/// Sends on a socket with `MSG_MORE`: more data follows at once (a spliced
+/// payload after its frame header), so the kernel sends both in one segment
+/// rather than a 5-byte packet first.
+pub fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: send reads at most buf.len() bytes from a valid slice.
+    let n = unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_MORE | libc::MSG_NOSIGNAL,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
