@@ -262,9 +262,26 @@ pub fn one_shot(
 }
 
 /// Whether one-shot mode should forward stdin: not with `-n`, not from a
-/// terminal (a terminal's stdin is the user's, as with `ssh -T`).
+/// terminal (a terminal's stdin is the user's, as with `ssh -T`), and not
+/// from `/dev/null`, which has nothing to give (the remote command gets its
+/// own `/dev/null`, without a forwarding thread or a stdin pipe).
 pub fn should_forward_stdin(no_stdin: bool) -> bool {
-    !no_stdin && !io::stdin().is_terminal()
+    !no_stdin && !io::stdin().is_terminal() && !stdin_is_dev_null()
+}
+
+fn stdin_is_dev_null() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let (Ok(ours), Ok(null)) = (
+        std::fs::File::from(fd).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    ours.rdev() == null.rdev() && ours.ino() == null.ino() && ours.dev() == null.dev()
 }
 
 /// What a line of stdin asks for in stdin mode.
