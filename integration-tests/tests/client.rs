@@ -179,6 +179,18 @@ fn stdin_is_forwarded_with_its_end() {
 }
 
 #[test]
+fn stdin_from_dev_null_reaches_the_command_as_empty() {
+    let server = server();
+    let output = client(server.addr())
+        .args(["--", "wc", "-c"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0);
+    assert_eq!(text(&output.stdout).trim(), "0");
+}
+
+#[test]
 fn dash_n_keeps_stdin_local() {
     let server = server();
     let mut cmd = client(server.addr());
