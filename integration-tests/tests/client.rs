@@ -202,8 +202,14 @@ fn dash_n_keeps_stdin_local() {
 #[test]
 fn ctrl_c_cancels_the_remote_command_and_the_client_reports_it() {
     let server = server();
+    // dash defers a SIGINT that lands between two commands until the next
+    // one ends; a trap set before "started" and a loop of short sleeps make
+    // the cancel take effect whenever it lands, and re-raising the signal
+    // ends the shell by SIGINT, as an untrapped shell would.
+    let command = "trap 'trap - INT; kill -INT $$' INT; echo started; \
+                   while :; do sleep 0.1; done; echo not-cancelled";
     let mut child = client(server.addr())
-        .args(["-n", "--", "echo started; sleep 30; echo not-cancelled"])
+        .args(["-n", "--", command])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -655,7 +661,9 @@ fn repl_ctrl_c_cancels_the_command_not_the_session_and_ctrl_d_leaves() {
     let data = tempfile::tempdir().expect("tempdir");
     let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
     pty.expect(&format!("{addr} [0]> "));
-    pty.send("echo run''ning; sleep 30\r");
+    // Trapped and looping, so the cancel works whenever it lands (see
+    // ctrl_c_cancels_the_remote_command_and_the_client_reports_it).
+    pty.send("trap 'trap - INT; kill -INT $$' INT; echo run''ning; while :; do sleep 0.1; done\r");
     pty.expect("running");
     pty.send("\x03");
     pty.expect("cancelled by Ctrl-C");
