@@ -139,12 +139,16 @@ impl Job {
             deadline: None,
             kill_at: None,
             timed_out: false,
-            stdout_ready: true,
-            stderr_ready: true,
-            stdin_ready: true,
-            exit_ready: true,
+            // Registering a descriptor reports its current readiness, so
+            // nothing needs trying before the first event arrives.
+            stdout_ready: false,
+            stderr_ready: false,
+            stdin_ready: false,
+            exit_ready: false,
             bytes_out: 0,
         };
+        // Without a pidfd the exit is polled for, from the start.
+        job.exit_ready = job.pidfd.is_none();
         if let Err(e) = job.register(registry, conn_id) {
             job.kill(libc::SIGKILL);
             let _ = job.child.wait();
