@@ -29,10 +29,6 @@ const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// most this long before closing, so the error is not lost to a reset.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
 
-/// Largest `Stdout`/`Stderr` payload moved by `splice(2)`: well under the
-/// 1 MiB a default client accepts.
-const MAX_SPLICE: usize = 256 * 1024;
-
 /// Bytes read from the socket per `read` call.
 const SOCKET_READ_CHUNK: usize = 64 * 1024;
 
@@ -139,18 +135,6 @@ impl Cmd {
     }
 }
 
-/// An output frame whose header is queued and whose payload is still in
-/// the command's pipe, to be moved to the socket by `splice(2)` once the
-/// bytes before it are sent.
-#[derive(Debug, Clone, Copy)]
-struct Splice {
-    stream: Stream,
-    /// Payload bytes still in the pipe.
-    remaining: usize,
-    /// Bytes of `out` to send before the payload.
-    offset: usize,
-}
-
 /// One client connection.
 pub struct Connection {
     id: u64,
@@ -166,8 +150,6 @@ pub struct Connection {
     read_closed: bool,
     peer_gone: bool,
     paused: bool,
-    splice: Option<Splice>,
-    can_splice: bool,
     cmds: VecDeque<Cmd>,
     last_activity: Instant,
     handshake_deadline: Instant,
@@ -207,8 +189,6 @@ impl Connection {
             read_closed: false,
             peer_gone: false,
             paused: false,
-            splice: None,
-            can_splice: !config.legacy,
             cmds: VecDeque::new(),
             last_activity: now,
             handshake_deadline: now + config.handshake_timeout,
@@ -463,7 +443,6 @@ impl Connection {
     }
 
     fn kill_all(&mut self) {
-        self.complete_splice_by_copy();
         // Commands not started yet are simply dropped.
         let keep = usize::from(self.cmds.front().is_some_and(|c| c.job.is_some()));
         self.cmds.truncate(keep);
@@ -808,37 +787,6 @@ impl Connection {
                 if !job.is_ready(stream) || *budget == 0 {
                     continue;
                 }
-                if self.splice.is_some_and(|s| s.stream == stream) {
-                    // Its bytes in the pipe are spoken for until spliced.
-                    continue;
-                }
-                // Fast path: queue a header now and let `flush` splice the
-                // payload straight from the pipe into the socket.
-                if self.can_splice && self.splice.is_none() && self.out.is_empty() {
-                    let avail = job
-                        .output_fd(stream)
-                        .map_or(0, crate::sys::pipe_available)
-                        .min(MAX_SPLICE)
-                        .min(*budget);
-                    if avail > 0 {
-                        let frame_type = match stream {
-                            Stream::Stdout => protocol::FrameType::Stdout,
-                            Stream::Stderr => protocol::FrameType::Stderr,
-                        };
-                        if let Ok(header) = protocol::Header::new(frame_type, avail) {
-                            self.out.extend_from_slice(&header.to_bytes());
-                            self.splice = Some(Splice {
-                                stream,
-                                remaining: avail,
-                                offset: self.out.len(),
-                            });
-                            *budget = budget.saturating_sub(avail);
-                            job.bytes_out += avail as u64;
-                            read_any = true;
-                            continue;
-                        }
-                    }
-                }
                 let limit = ctx.shared.scratch.len().min(*budget);
                 match job.read_output(stream, &mut ctx.shared.scratch[..limit]) {
                     ReadOutcome::Data(n) => {
@@ -895,10 +843,6 @@ impl Connection {
         let Some(exited_at) = job.exited_at else {
             return false;
         };
-        if self.splice.is_some() {
-            // Part of the output is still on its way from the pipe.
-            return false;
-        }
         if !job.output_closed() {
             if ctx.now < exited_at + ctx.config.linger {
                 return false;
@@ -950,76 +894,26 @@ impl Connection {
         true
     }
 
-    /// Writes queued output to the socket until it is empty or full,
-    /// splicing a pending payload from its pipe at its place in the stream.
+    /// Writes queued output to the socket until it is empty or full.
     fn flush(&mut self) -> io::Result<bool> {
-        use std::os::fd::AsRawFd;
         let mut progress = false;
         let Some(socket) = &mut self.socket else {
             return Ok(false);
         };
-        while self.sock_writable {
-            let before = self.splice.map_or(self.out.len(), |s| s.offset);
-            if before > 0 {
-                let sent = if self.splice.is_some() {
-                    crate::sys::send_more(socket.as_raw_fd(), &self.out[..before])
-                } else {
-                    socket.write(&self.out[..before])
-                };
-                match sent {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => {
-                        self.out.advance(n);
-                        if let Some(s) = &mut self.splice {
-                            s.offset -= n;
-                        }
-                        progress = true;
-                    }
-                    // The socket buffer is full; a writable event resumes us.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sock_writable = false,
-                    // Interrupted by a signal: retry.
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // Reset, broken pipe: the client is gone.
-                    Err(e) => return Err(e),
-                }
-                continue;
-            }
-            let Some(mut pending) = self.splice else {
-                break;
-            };
-            let pipe = self
-                .cmds
-                .front()
-                .and_then(|c| c.job.as_ref())
-                .and_then(|j| j.output_fd(pending.stream));
-            let Some(pipe) = pipe else {
-                // Cannot happen: a pipe stays open until drained.
-                return Err(io::Error::other("output pipe closed mid-frame"));
-            };
-            match crate::sys::splice(pipe, socket.as_raw_fd(), pending.remaining) {
-                Ok(0) => return Err(io::Error::other("output pipe ended mid-frame")),
+        while self.sock_writable && !self.out.is_empty() {
+            match socket.write(&self.out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    pending.remaining -= n;
-                    self.splice = (pending.remaining > 0).then_some(pending);
+                    self.out.advance(n);
                     progress = true;
                 }
-                // The pipe holds the bytes (we counted them), so the socket
-                // is full: wait for it.
+                // The socket buffer is full; a writable event resumes us.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sock_writable = false,
+                // Interrupted by a signal: retry.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // No splice for this pair: copy this payload, and stop
-                // splicing on this connection.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    log::debug!("{}: splice unsupported; copying instead", self.peer);
-                    self.can_splice = false;
-                    break;
-                }
+                // Reset, broken pipe: the client is gone.
                 Err(e) => return Err(e),
             }
-        }
-        if !self.can_splice && self.splice.is_some() {
-            self.complete_splice_by_copy();
-            progress = true;
         }
         if self.out.is_empty() && self.out.capacity() > SOCKET_READ_CHUNK * 4 {
             // Give back a large buffer once a burst is over: idle
@@ -1027,30 +921,6 @@ impl Connection {
             self.out = BytesMut::new();
         }
         Ok(progress)
-    }
-
-    /// Reads a pending splice's payload into `out` at its place, so that the
-    /// stream stays well framed when splicing cannot finish (the connection
-    /// is being torn down, or the kernel refuses).
-    fn complete_splice_by_copy(&mut self) {
-        let Some(pending) = self.splice.take() else {
-            return;
-        };
-        let mut data = vec![0u8; pending.remaining];
-        let mut filled = 0;
-        if let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) {
-            while filled < data.len() {
-                match job.read_output(pending.stream, &mut data[filled..]) {
-                    ReadOutcome::Data(n) => filled += n,
-                    ReadOutcome::WouldBlock | ReadOutcome::Eof => break,
-                }
-            }
-        }
-        // Bytes the pipe no longer has (it cannot happen: they were counted
-        // in it) would leave a hole; zeros keep the framing intact.
-        let tail = self.out.split_off(pending.offset);
-        self.out.extend_from_slice(&data);
-        self.out.unsplit(tail);
     }
 
     /// The id of this connection.

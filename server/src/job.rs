@@ -240,14 +240,6 @@ impl Job {
         }
     }
 
-    /// The descriptor of an output pipe, while it is open.
-    pub fn output_fd(&self, stream: Stream) -> Option<std::os::fd::RawFd> {
-        match stream {
-            Stream::Stdout => self.stdout.as_ref().map(AsRawFd::as_raw_fd),
-            Stream::Stderr => self.stderr.as_ref().map(AsRawFd::as_raw_fd),
-        }
-    }
-
     /// Reads once from an output pipe into `buf`.
     pub fn read_output(&mut self, stream: Stream, buf: &mut [u8]) -> ReadOutcome {
         let (pipe, ready) = match stream {

@@ -45,12 +45,13 @@
 //!   started`) gets a bounded linger (1 s by default) after the shell
 //!   exits; then its group gets SIGHUP, as from a closing terminal (so
 //!   `nohup` works as users expect), and `Exit` goes out.
-//! * **Output moves by `splice(2)`.** When a command's pipe has output and
-//!   nothing else is queued for the socket, the server queues a frame header
-//!   for exactly the bytes the pipe holds (`FIONREAD`) and has the kernel
-//!   move them from the pipe to the socket, never copying them through user
-//!   space; frames stay whole and in order. Where splicing is refused, it
-//!   falls back to `read` + `write`.
+//! * **Output is copied, not spliced.** `splice(2)` from the pipe into the
+//!   socket was tried and measured: it saves the server a copy but makes
+//!   the *producer* allocate a fresh page for every write (the pipe's pages
+//!   leave with the socket) and contend on the pipe lock, so the whole
+//!   pipeline used 17 % more CPU and streamed 15 % slower on two cores
+//!   (`docs/BENCHMARKS.md`). A plain `read` into a per-server scratch
+//!   buffer and one `write` per batch of frames won.
 //! * **Bounded memory.** Each connection's outgoing buffer has a high and a
 //!   low watermark: above the high one the server stops reading the
 //!   command's pipes (the child then blocks in `write`), below the low one
