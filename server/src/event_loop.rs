@@ -326,24 +326,39 @@ impl Server {
                 break;
             }
             self.timers.pop_first();
-            let Some(conn) = self.conns.get_mut(&id) else {
-                continue;
-            };
-            if conn.timer != Some(t) {
-                continue;
+            let fired = self.with_conn(id, now, |conn, ctx| {
+                // A stale entry: the connection's deadline moved earlier.
+                if conn.timer != Some(t) {
+                    return false;
+                }
+                conn.timer = None;
+                conn.on_timer(ctx);
+                true
+            });
+            if fired == Some(true) {
+                touched.push(id);
             }
-            conn.timer = None;
-            let shutting_down = self.shutdown.is_some();
-            let mut ctx = Ctx::new(
-                self.poll.registry(),
-                &self.config,
-                &mut self.shared,
-                now,
-                shutting_down,
-            );
-            conn.on_timer(&mut ctx);
-            touched.push(id);
         }
+    }
+
+    /// Runs `f` on connection `id` with this turn's context; `None` if the
+    /// connection is gone.
+    fn with_conn<R>(
+        &mut self,
+        id: u64,
+        now: Instant,
+        f: impl FnOnce(&mut Connection, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        let conn = self.conns.get_mut(&id)?;
+        let shutting_down = self.shutdown.is_some();
+        let mut ctx = Ctx::new(
+            self.poll.registry(),
+            &self.config,
+            &mut self.shared,
+            now,
+            shutting_down,
+        );
+        Some(f(conn, &mut ctx))
     }
 
     fn drive_all(&mut self, now: Instant, touched: &mut Vec<u64>, again: &mut Vec<u64>) {
@@ -351,27 +366,20 @@ impl Server {
         while i < touched.len() {
             let id = touched[i];
             i += 1;
-            let Some(conn) = self.conns.get_mut(&id) else {
+            let driven = self.with_conn(id, now, |conn, ctx| {
+                // Driven once per turn, however many of its sources fired.
+                if std::mem::replace(&mut conn.touched, true) {
+                    return None;
+                }
+                Some((conn.drive(ctx), ctx.slot_freed, conn.timer, conn.peer()))
+            });
+            let Some(Some((status, slot_freed, timer, peer))) = driven else {
                 continue;
             };
-            if conn.touched {
-                continue;
-            }
-            conn.touched = true;
-            let shutting_down = self.shutdown.is_some();
-            let mut ctx = Ctx::new(
-                self.poll.registry(),
-                &self.config,
-                &mut self.shared,
-                now,
-                shutting_down,
-            );
-            let status = conn.drive(&mut ctx);
-            let slot_freed = ctx.slot_freed;
             match status {
                 Status::Closed => {
-                    log::debug!("{}: closed", conn.peer());
-                    if let Some(t) = conn.timer {
+                    log::debug!("{peer}: closed");
+                    if let Some(t) = timer {
                         self.timers.remove(&(t, id));
                     }
                     self.conns.remove(&id);
