@@ -464,7 +464,7 @@ impl Server {
             // One at a time, recvfrom is cheaper than recvmmsg (measured:
             // about 0.7 us of a 12 us loopback round trip); every
             // PROBE_EVERY-th wait is a batch one, so a burst switches back.
-            let single = idle_streak % PROBE_EVERY != 0;
+            let single = !idle_streak.is_multiple_of(PROBE_EVERY);
             let got = if single {
                 self.batch.recv_one_wait(fd)
             } else {
