@@ -578,6 +578,25 @@ fn legacy_mode_speaks_the_seeds_format() {
 }
 
 #[test]
+fn legacy_request_cut_into_pieces_runs_as_one_command() {
+    // A proxy or a slow link may deliver the seed's unframed request in
+    // several segments; they must not run as several commands.
+    let server = start(&["--legacy"]);
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    for piece in [&b"ec"[..], b"ho cut", b"-in-pieces"] {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).unwrap();
+    let mut body = vec![0u8; i32::from_le_bytes(head) as usize];
+    s.read_exact(&mut body).unwrap();
+    assert_eq!(body, b"cut-in-pieces\n");
+}
+
+#[test]
 fn legacy_mode_serves_the_seeds_own_python_client() {
     if !require_program("python3") {
         return;

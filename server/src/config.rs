@@ -229,8 +229,9 @@ pub struct Cli {
     #[arg(long)]
     pub allow_unauthenticated: bool,
 
-    /// Speak the seed's wire format: each received chunk (up to 1024 bytes) is a command;
-    /// the reply is a 4-byte little-endian length, then stdout followed by stderr.
+    /// Speak the seed's wire format: each request (up to 1024 bytes; complete after 30 ms
+    /// without more bytes) is a command; the reply is a 4-byte little-endian length, then
+    /// stdout followed by stderr.
     #[arg(long)]
     pub legacy: bool,
 

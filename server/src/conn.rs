@@ -29,6 +29,13 @@ const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// most this long before closing, so the error is not lost to a reset.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
 
+/// Legacy mode: a request is complete once this long passes with no more
+/// bytes (or once it reaches 1024 bytes). The seed's format has no framing,
+/// so a request cut into several segments on its way (a proxy, a slow
+/// link) would otherwise run as several commands; the seed's client waits
+/// for each reply, so nothing legitimate arrives this close together.
+const LEGACY_QUIET: Duration = Duration::from_millis(30);
+
 /// Bytes read from the socket per `read` call.
 const SOCKET_READ_CHUNK: usize = 64 * 1024;
 
@@ -154,6 +161,8 @@ pub struct Connection {
     last_activity: Instant,
     handshake_deadline: Instant,
     probe_at: Option<Instant>,
+    /// Legacy mode: when the bytes in `inbuf` become a command.
+    legacy_due: Option<Instant>,
     /// The deadline this connection holds in the server's timer set.
     pub timer: Option<Instant>,
     /// Whether it is already in this turn's list to drive.
@@ -193,6 +202,7 @@ impl Connection {
             last_activity: now,
             handshake_deadline: now + config.handshake_timeout,
             probe_at: None,
+            legacy_due: None,
             timer: None,
             touched: false,
         }
@@ -255,6 +265,7 @@ impl Connection {
             }
             _ => {}
         }
+        consider(self.legacy_due);
         if let Some(job) = self.cmds.front().and_then(|c| c.job.as_ref()) {
             consider(job.deadline);
             consider(job.kill_at);
@@ -298,6 +309,9 @@ impl Connection {
                 }
             }
             _ => {}
+        }
+        if self.legacy_due.is_some_and(|t| now >= t) {
+            self.legacy_take();
         }
         let grace = ctx.config.kill_grace;
         let mut probe = false;
@@ -499,10 +513,9 @@ impl Connection {
                     if matches!(self.phase, Phase::Draining { .. }) {
                         continue;
                     }
+                    self.inbuf.extend_from_slice(&buf[..n]);
                     if self.legacy {
-                        self.legacy_request(&buf[..n]);
-                    } else {
-                        self.inbuf.extend_from_slice(&buf[..n]);
+                        self.legacy_gather(ctx.now);
                     }
                 }
                 // Drained; wait for the next readiness event.
@@ -523,6 +536,9 @@ impl Connection {
                 self.abort("closed during the handshake");
             }
             Phase::Ready => {
+                if self.legacy {
+                    self.legacy_take();
+                }
                 if let Some(tail) = self.cmds.back_mut() {
                     // The end of the stream is the end of any open stdin.
                     tail.stdin_eof = true;
@@ -533,6 +549,25 @@ impl Connection {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Legacy mode: whole 1024-byte requests run at once; a shorter one
+    /// waits for [`LEGACY_QUIET`] without more bytes.
+    fn legacy_gather(&mut self, now: Instant) {
+        while self.inbuf.len() >= legacy::MAX_REQUEST {
+            let request = self.inbuf.split_to(legacy::MAX_REQUEST);
+            self.legacy_request(&request);
+        }
+        self.legacy_due = (!self.inbuf.is_empty()).then(|| now + LEGACY_QUIET);
+    }
+
+    /// Legacy mode: the bytes gathered so far are one request.
+    fn legacy_take(&mut self) {
+        self.legacy_due = None;
+        if !self.inbuf.is_empty() {
+            let request = self.inbuf.split();
+            self.legacy_request(&request);
         }
     }
 
