@@ -709,3 +709,30 @@ fn listens_on_ipv6_loopback_and_ipv4_at_once() {
         assert_eq!(c.run("echo v").stdout, b"v\n");
     }
 }
+
+#[test]
+fn exec_options_set_cwd_and_environment() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        cwd: Some("/tmp".into()),
+        env: vec![("GREETING".into(), "hello there".into())],
+        ..Exec::new("pwd; echo \"$GREETING\"")
+    }));
+    assert_eq!(c.collect().stdout, b"/tmp\nhello there\n");
+}
+
+#[test]
+fn a_command_that_cannot_start_gets_spawn_failed_and_the_session_goes_on() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        cwd: Some("/no/such/directory".into()),
+        ..Exec::new("true")
+    }));
+    let out = c.collect();
+    let (code, message) = out.error.expect("an Error frame instead of an Exit");
+    assert_eq!(code, ErrorCode::SpawnFailed);
+    assert!(message.contains("cannot start"), "{message}");
+    assert_eq!(c.run("echo next").stdout, b"next\n");
+}
