@@ -80,10 +80,17 @@ impl FrameWriter {
 
     /// Sends one whole frame; frames from different threads never mix.
     pub fn send(&self, frame: &Frame) -> Result<(), Cause> {
-        let mut buf = BytesMut::with_capacity(frame.encoded_len());
-        self.encoder
-            .encode(frame, &mut buf)
-            .map_err(Cause::Encode)?;
+        self.send_all(&[frame])
+    }
+
+    /// Sends several frames in one write, in order.
+    pub fn send_all(&self, frames: &[&Frame]) -> Result<(), Cause> {
+        let mut buf = BytesMut::with_capacity(frames.iter().map(|f| f.encoded_len()).sum());
+        for frame in frames {
+            self.encoder
+                .encode(frame, &mut buf)
+                .map_err(Cause::Encode)?;
+        }
         let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
         stream.write_all(&buf).map_err(Cause::Io)
     }
@@ -119,6 +126,20 @@ impl Connection {
         token: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Connection, SessionError> {
+        Connection::open_with(addr, token, timeout, None).map(|(conn, _)| conn)
+    }
+
+    /// Like [`Connection::open`], and without a token sends `first` in the
+    /// same write as the hello instead of a round trip later: a server that
+    /// needs no proof takes it as soon as the handshake is done. Returns
+    /// whether `first` was sent (with a token it is not: the proof must
+    /// come first).
+    pub fn open_with(
+        addr: &str,
+        token: Option<&[u8]>,
+        timeout: Duration,
+        first: Option<&Frame>,
+    ) -> Result<(Connection, bool), SessionError> {
         let fail = |cause| SessionError::new(addr, cause);
         let stream = connect_tcp(addr, timeout).map_err(fail)?;
         let writer = FrameWriter::new(&stream).map_err(|e| fail(Cause::Io(e)))?;
@@ -127,7 +148,11 @@ impl Connection {
             .map_err(|e| fail(Cause::Io(e)))?;
         let mut reader = FrameReader::new(stream);
         let (mut handshake, hello) = ClientHandshake::new(token.map(<[u8]>::to_vec));
-        writer.send(&hello).map_err(fail)?;
+        let first = first.filter(|_| token.is_none());
+        match first {
+            Some(frame) => writer.send_all(&[&hello, frame]).map_err(fail)?,
+            None => writer.send(&hello).map_err(fail)?,
+        }
         loop {
             let frame = match reader.read_frame() {
                 Ok(Some(frame)) => frame,
@@ -160,11 +185,12 @@ impl Connection {
             .get_ref()
             .set_read_timeout(None)
             .map_err(|e| fail(Cause::Io(e)))?;
-        Ok(Connection {
+        let conn = Connection {
             addr: addr.to_string(),
             reader,
             writer,
-        })
+        };
+        Ok((conn, first.is_some()))
     }
 
     /// The address as given.

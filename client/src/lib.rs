@@ -146,21 +146,31 @@ pub fn run(options: &Options) -> Result<u8, Error> {
         }));
     }
     let interrupts = Interrupts::install().map_err(Error::Signals)?;
-    let mut conn = Connection::open(&options.connect, token, options.connect_timeout)?;
-    match command {
-        Some(command) => session::one_shot(
-            &mut conn,
-            &command,
-            options.timeout_ms(),
-            session::should_forward_stdin(options.no_stdin),
-            &interrupts,
-        ),
-        None if io::stdin().is_terminal() => repl::run(conn, options.timeout_ms(), &interrupts),
-        None => session::script(
-            conn,
-            BufReader::new(io::stdin()),
-            options.timeout_ms(),
-            &interrupts,
-        ),
-    }
+    let Some(command) = command else {
+        let conn = Connection::open(&options.connect, token, options.connect_timeout)?;
+        return if io::stdin().is_terminal() {
+            repl::run(conn, options.timeout_ms(), &interrupts)
+        } else {
+            session::script(
+                conn,
+                BufReader::new(io::stdin()),
+                options.timeout_ms(),
+                &interrupts,
+            )
+        };
+    };
+    let forward_stdin = session::should_forward_stdin(options.no_stdin);
+    let exec = protocol::Frame::Exec(session::exec_for(
+        &command,
+        options.timeout_ms(),
+        forward_stdin,
+    ));
+    // Sent with the hello when no token is needed: one round trip fewer.
+    let (mut conn, sent) = Connection::open_with(
+        &options.connect,
+        token,
+        options.connect_timeout,
+        Some(&exec),
+    )?;
+    session::one_shot(&mut conn, &exec, sent, forward_stdin, &interrupts)
 }

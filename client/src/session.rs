@@ -242,15 +242,16 @@ pub fn spawn_stdin_forwarder(writer: FrameWriter) -> io::Result<()> {
 /// local stdin forwarded when `forward_stdin`.
 pub fn one_shot(
     conn: &mut Connection,
-    command: &[u8],
-    timeout_ms: Option<u32>,
+    exec: &Frame,
+    already_sent: bool,
     forward_stdin: bool,
     interrupts: &Interrupts,
 ) -> Result<u8, Error> {
     let addr = conn.addr().to_string();
-    let exec = exec_for(command, timeout_ms, forward_stdin);
-    conn.send(&Frame::Exec(exec))
-        .map_err(|cause| SessionError::new(&addr, cause))?;
+    if !already_sent {
+        conn.send(exec)
+            .map_err(|cause| SessionError::new(&addr, cause))?;
+    }
     let _armed = interrupts.arm(conn.writer(), SecondPress::Quit);
     if forward_stdin {
         spawn_stdin_forwarder(conn.writer()).map_err(|e| SessionError::new(&addr, Cause::Io(e)))?;
