@@ -346,27 +346,67 @@ fn spawn_feeder<R: BufRead + Send + 'static>(
     thread::Builder::new()
         .name("commands".into())
         .spawn(move || {
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match input.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let command = match classify_line(&line) {
-                    Line::Blank => continue,
-                    Line::Quit => break,
-                    Line::Command(command) => command,
+            // Every complete line that one read brings goes out in one
+            // write: a thousand commands piped in cost a handful of
+            // syscalls and segments, not a thousand.
+            let mut pending: Vec<u8> = Vec::new();
+            let mut quit = false;
+            while !quit {
+                let chunk = match input.fill_buf() {
+                    Ok([]) | Err(_) => break,
+                    Ok(chunk) => chunk,
                 };
-                let exec = exec_for(command, timeout_ms, false);
-                // A send failure shows up on the reader side as well.
-                if writer.send(&Frame::Exec(exec)).is_err() || tx.send(Msg::Sent).is_err() {
-                    break;
+                let taken = chunk.len();
+                pending.extend_from_slice(chunk);
+                input.consume(taken);
+                let (frames, used, stop) = commands_in(&pending, timeout_ms);
+                pending.drain(..used);
+                quit = stop;
+                if !send_commands(&writer, &frames, &tx) {
+                    return;
+                }
+            }
+            if !quit && !pending.is_empty() {
+                // The last line, without its newline.
+                pending.push(b'\n');
+                let (frames, _, _) = commands_in(&pending, timeout_ms);
+                if !send_commands(&writer, &frames, &tx) {
+                    return;
                 }
             }
             let _ = tx.send(Msg::InputDone);
         })
         .map(drop)
+}
+
+/// The `Exec` frames for the complete lines at the front of `input`, how
+/// many bytes they took, and whether a `bye`/`exit` line ended the input.
+fn commands_in(input: &[u8], timeout_ms: Option<u32>) -> (Vec<Frame>, usize, bool) {
+    let mut frames = Vec::new();
+    let mut used = 0;
+    while let Some(end) = input[used..].iter().position(|&b| b == b'\n') {
+        let line = &input[used..used + end + 1];
+        used += end + 1;
+        match classify_line(line) {
+            Line::Blank => {}
+            Line::Quit => return (frames, used, true),
+            Line::Command(command) => {
+                frames.push(Frame::Exec(exec_for(command, timeout_ms, false)));
+            }
+        }
+    }
+    (frames, used, false)
+}
+
+/// Sends `frames` in one write and counts each as sent; false once the
+/// connection or the main thread is gone.
+fn send_commands(writer: &FrameWriter, frames: &[Frame], tx: &mpsc::SyncSender<Msg>) -> bool {
+    if frames.is_empty() {
+        return true;
+    }
+    let refs: Vec<&Frame> = frames.iter().collect();
+    // A send failure shows up on the reader side as well.
+    writer.send_all(&refs).is_ok() && frames.iter().all(|_| tx.send(Msg::Sent).is_ok())
 }
 
 /// Stdin mode: each line of `input` is a command, all sent pipelined on
@@ -422,6 +462,24 @@ pub fn script<R: BufRead + Send + 'static>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn complete_lines_become_commands_and_a_partial_line_waits() {
+        let (frames, used, quit) = commands_in(b"echo a\n\n  \nfalse\necho par", None);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(used, b"echo a\n\n  \nfalse\n".len());
+        assert!(!quit);
+        assert!(matches!(&frames[1], Frame::Exec(e) if &e.command[..] == b"false"));
+    }
+
+    #[test]
+    fn bye_ends_the_commands_and_what_follows_is_not_sent() {
+        let (frames, used, quit) = commands_in(b"echo a\nbye\necho never\n", None);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(used, b"echo a\nbye\n".len());
+        assert!(quit);
+    }
+
     use super::*;
 
     struct Collect {
