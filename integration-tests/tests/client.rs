@@ -626,13 +626,20 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-#[test]
-fn repl_in_a_terminal_has_a_prompt_history_status_and_bye() {
+/// A server and a REPL client in a pseudo-terminal, at its first prompt;
+/// the data directory (for the history file) lives as long as the guard.
+fn repl_session() -> (Daemon, String, tempfile::TempDir, Pty) {
     let server = server();
     let addr = server.addr().to_string();
     let data = tempfile::tempdir().expect("tempdir");
     let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
     pty.expect(&format!("{addr} [0]> "));
+    (server, addr, data, pty)
+}
+
+#[test]
+fn repl_in_a_terminal_has_a_prompt_history_status_and_bye() {
+    let (_server, addr, data, mut pty) = repl_session();
     pty.send("echo hel''lo\r");
     pty.expect("hello");
     pty.expect(&format!("{addr} [0]> "));
@@ -656,11 +663,7 @@ fn repl_in_a_terminal_has_a_prompt_history_status_and_bye() {
 
 #[test]
 fn repl_ctrl_c_cancels_the_command_not_the_session_and_ctrl_d_leaves() {
-    let server = server();
-    let addr = server.addr().to_string();
-    let data = tempfile::tempdir().expect("tempdir");
-    let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
-    pty.expect(&format!("{addr} [0]> "));
+    let (_server, addr, _data, mut pty) = repl_session();
     // Trapped and looping, so the cancel works whenever it lands (see
     // ctrl_c_cancels_the_remote_command_and_the_client_reports_it).
     pty.send("trap 'trap - INT; kill -INT $$' INT; echo run''ning; while :; do sleep 0.1; done\r");
