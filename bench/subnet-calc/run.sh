@@ -33,16 +33,13 @@ cargo build --release -q -p subnet-calc --bins --example aggregate_vs_ipnet
 target_dir=$(cargo metadata --no-deps --format-version 1 |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-# The same program linked statically, for the latency comparison: a
-# dynamically linked Rust binary spends longer in the loader than a small C
-# program spends in its whole run. Its own target dir, so the workspace's
-# build is untouched; --target keeps RUSTFLAGS off the proc-macros.
-host=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q -p subnet-calc \
-    --bin subnet-calc --target "$host" --target-dir "$WORK/target-static"
-
+# The same program linked statically (`cargo subnet-calc-static`, an alias
+# in .cargo/config.toml), for the latency comparison: even with libgcc's
+# unwinder linked in (build.rs), a dynamically linked Rust binary spends
+# longer in the loader than a small C program spends in its whole run.
+cargo -q subnet-calc-static
 python3 bench/subnet-calc/bench.py \
     "$target_dir/release/subnet-calc" \
     "$target_dir/release/examples/aggregate_vs_ipnet" \
     "$WORK" "$N" \
-    "$WORK/target-static/$host/release/subnet-calc"
+    "$target_dir/static/subnet-calc"

@@ -348,7 +348,10 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> Exit {
     let mut out = Out {
-        buf: Vec::with_capacity(FLUSH_AT * 2),
+        // Grows on demand: one lookup prints a few hundred bytes, and a
+        // buffer past malloc's mmap threshold would cost a one-shot run an
+        // mmap/munmap pair.
+        buf: Vec::new(),
         w: stdout,
     };
     let result = dispatch(cli, env, stdin, &mut out, stderr).and_then(|exit| {

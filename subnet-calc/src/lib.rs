@@ -48,6 +48,9 @@
 //!   records themselves are written by hand (see [`report`]) because their
 //!   integers must stay exact up to 2^128, which no Rust integer holds, and
 //!   because batch mode must format a million records a second.
+//! - `libc` (binary only): `signal(SIGPIPE, SIG_IGN)`, which std's own
+//!   `main` wrapper would do; the binary defines its C `main` itself to
+//!   start faster (see `src/main.rs` and `build.rs`).
 //!
 //! Parsing IPv4 and the CIDR math are written by hand on purpose: they are
 //! this crate's craft, and strictness with a pointed error is the feature
