@@ -22,10 +22,10 @@
 //! for `kill(2)` on process groups the tests must check.
 #![deny(missing_docs)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -236,6 +236,45 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::
         }
         thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Runs `cmd` to completion with `input` on its stdin and its stdout and
+/// stderr captured; kills it and panics if it takes longer than `limit`.
+/// stdin is written and both outputs read on threads of their own, so a
+/// large input cannot deadlock against a full output pipe.
+pub fn run_with_input(mut cmd: Command, input: &[u8], limit: Duration) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn the program under test");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = thread::spawn(move || {
+        // The program may exit before reading everything; that is its right.
+        let _ = stdin.write_all(&input);
+    });
+    let out = drain(child.stdout.take().expect("stdout"));
+    let err = drain(child.stderr.take().expect("stderr"));
+    let Some(status) = wait_timeout(&mut child, limit) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} did not finish within {limit:?}");
+    };
+    let _ = feeder.join();
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+pub fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
 }
 
 /// Whether a process with this id still exists (and is not a zombie we

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use integration_tests::{bin, wait_timeout, Daemon};
+use integration_tests::{bin, drain, run_with_input, wait_timeout, Daemon};
 
 /// Longest any single client run may take before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(20);
@@ -25,40 +25,8 @@ fn client(addr: impl ToString) -> Command {
 }
 
 /// Runs `cmd` to completion with `input` on stdin, within [`RUN_LIMIT`].
-fn run(mut cmd: Command, input: &[u8]) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn client");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = drain(child.stdout.take().expect("stdout"));
-    let err = drain(child.stderr.take().expect("stderr"));
-    let status = match wait_timeout(&mut child, RUN_LIMIT) {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("client did not finish within {RUN_LIMIT:?}");
-        }
-    };
-    let _ = feeder.join();
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
+fn run(cmd: Command, input: &[u8]) -> Output {
+    run_with_input(cmd, input, RUN_LIMIT)
 }
 
 fn text(bytes: &[u8]) -> String {

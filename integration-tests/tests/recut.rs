@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use integration_tests::{bin, wait_timeout, Daemon};
+use integration_tests::{bin, run_with_input, Daemon};
 
 /// Largest piece the proxy writes at once.
 const MAX_PIECE: usize = 7;
@@ -100,39 +100,8 @@ fn client(addr: SocketAddr) -> Command {
 }
 
 /// Runs `cmd` to completion with `input` on stdin, within [`RUN_LIMIT`].
-fn run(mut cmd: Command, input: &[u8]) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn client");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let mut out_pipe = child.stdout.take().expect("stdout");
-    let mut err_pipe = child.stderr.take().expect("stderr");
-    let out = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let Some(status) = wait_timeout(&mut child, RUN_LIMIT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("client did not finish within {RUN_LIMIT:?}");
-    };
-    let _ = feeder.join();
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
+fn run(cmd: Command, input: &[u8]) -> Output {
+    run_with_input(cmd, input, RUN_LIMIT)
 }
 
 fn text(bytes: &[u8]) -> String {
