@@ -80,9 +80,15 @@ impl Default for Config {
             linger: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             auth_failure_delay: Duration::from_secs(1),
-            out_high_watermark: 256 * 1024,
-            out_low_watermark: 64 * 1024,
-            read_budget: 256 * 1024,
+            // 512 KiB / 128 KiB, and a 1 MiB budget: a 2 GiB stream ran in
+            // 1.33 s (median of 8) where 256 KiB / 64 KiB / 256 KiB took
+            // 1.41 s; larger batches mean fewer pauses and larger writes.
+            // A 1 MiB high watermark was faster still (1.28 s) but let a
+            // fresh server's RSS grow 2.0-2.5 MiB under a slow reader,
+            // against 0.6-0.7 MiB here (docs/BENCHMARKS.md, server).
+            out_high_watermark: 512 * 1024,
+            out_low_watermark: 128 * 1024,
+            read_budget: 1024 * 1024,
             max_queued: 1024,
             stdin_high_watermark: 256 * 1024,
             legacy_max_output: 64 << 20,
