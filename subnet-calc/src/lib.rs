@@ -50,7 +50,7 @@
 //!   because batch mode must format a million records a second.
 //! - `libc` (binary only): `signal(SIGPIPE, SIG_IGN)`, which std's own
 //!   `main` wrapper would do; the binary defines its C `main` itself to
-//!   start faster (see `src/main.rs` and `build.rs`).
+//!   start faster (see `src/main.rs` and `build-support/static_libgcc.rs`).
 //!
 //! Parsing IPv4 and the CIDR math are written by hand on purpose: they are
 //! this crate's craft, and strictness with a pointed error is the feature

@@ -1,20 +1,23 @@
-//! Links libgcc's unwinder into `subnet-calc` statically, instead of loading
+//! Build script shared by the binaries whose start-up time is part of the
+//! product (`subnet-calc`, `client`; each names it with `build = ...` in its
+//! Cargo.toml): links libgcc's unwinder statically instead of loading
 //! `libgcc_s.so.1` at run time.
 //!
-//! Why: issue 6 asks a one-shot lookup to start as fast as sipcalc, a small
-//! C program. Rust's std on `*-linux-gnu` links `-lgcc_s`, and loading that
+//! Why: Rust's std on `*-linux-gnu` links `-lgcc_s`, and loading that
 //! library runs its constructor, `__cpu_indicator_init`, which issues a
 //! series of `cpuid` instructions; each one traps to the hypervisor on a
-//! virtual machine. `perf stat -r 500` measured 0.74 ms of CPU per run with
-//! the library and 0.56 ms without it (docs/BENCHMARKS.md).
+//! virtual machine. Measured on the 2-core development VM (docs/BENCHMARKS.md):
+//! one `subnet-calc` lookup took 0.74 ms of CPU with the library and
+//! 0.56 ms without it (`perf stat -r 500`), and a one-shot `client -- true`
+//! went from 2.1 to 1.8 ms wall time (`hyperfine -N`, 200 runs).
 //!
 //! How: the linker resolves `-lgcc_s` by searching the `-L` directories in
 //! order, and those a build script adds come before the compiler's own. We
 //! put a one-line linker script named `libgcc_s.so` in `OUT_DIR` that names
 //! `libgcc_eh.a`, the static archive of the same unwinder that gcc itself
 //! uses for `-static-libgcc`. libc stays dynamic. The script only affects
-//! this package's link steps; nothing is linked differently when
-//! `libgcc_eh.a` is missing, because then we leave the search path alone.
+//! the link steps of the package that uses it; when `libgcc_eh.a` is
+//! missing we leave the search path alone and say so.
 
 use std::env;
 use std::fs;
@@ -22,7 +25,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
+    // Rerun only when the linker changes (and, as for every build script,
+    // when this file does).
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let target = env::var("TARGET").unwrap_or_default();
     if !target.ends_with("-linux-gnu") {
         return;
@@ -32,7 +37,7 @@ fn main() {
         return;
     }
     if !c_compiler_has("libgcc_eh.a") {
-        println!("cargo:warning=libgcc_eh.a not found; subnet-calc will load libgcc_s.so.1");
+        println!("cargo:warning=libgcc_eh.a not found; the binary will load libgcc_s.so.1");
         return;
     }
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
