@@ -160,6 +160,25 @@ fn exit_codes_are_reported() {
 }
 
 #[test]
+fn a_command_that_prints_little_keeps_the_default_pipe_size() {
+    if !require_program("python3") {
+        return;
+    }
+    // The server grows a pipe only once a read fills its buffer; a short
+    // answer leaves the per-user pipe quota alone. F_GETPIPE_SZ is 1032.
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let out = c.run("echo hi; python3 -c 'import fcntl; print(fcntl.fcntl(1, 1032))'");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let size: usize = text
+        .strip_prefix("hi\n")
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output {text:?}"));
+    // The system default (64 KiB with 4 KiB pages), not the server's 256 KiB.
+    assert!(size < 256 * 1024, "pipe was grown to {size} bytes");
+}
+
+#[test]
 fn empty_output_gives_only_an_exit() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());
