@@ -216,6 +216,19 @@ fn send_signal(child: &Child, signal: i32) {
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
 }
 
+/// Presses Ctrl-C (SIGINT) 50 ms apart until `child` ends, at most 100
+/// times: two presses always fall within a second, and none can merge into
+/// one pending signal. `None` if it never ended.
+fn press_ctrl_c_until_exit(child: &mut Child) -> Option<std::process::ExitStatus> {
+    for _ in 0..100 {
+        send_signal(child, libc::SIGINT);
+        if let Some(status) = wait_timeout(child, Duration::from_millis(50)) {
+            return Some(status);
+        }
+    }
+    None
+}
+
 #[test]
 fn closed_stdout_ends_the_client_quietly() {
     let server = server();
@@ -748,17 +761,7 @@ fn second_ctrl_c_within_a_second_quits_and_the_server_kills_the_command() {
         .trim()
         .parse()
         .expect("pid");
-    // Presses 50 ms apart until the client ends: two of them always fall
-    // within a second, and none can merge into one pending signal.
-    let mut status = None;
-    for _ in 0..100 {
-        send_signal(&child, libc::SIGINT);
-        status = wait_timeout(&mut child, Duration::from_millis(50));
-        if status.is_some() {
-            break;
-        }
-    }
-    let status = status.expect("client quits on a second Ctrl-C");
+    let status = press_ctrl_c_until_exit(&mut child).expect("client quits on a second Ctrl-C");
     let mut stderr = String::new();
     child
         .stderr
@@ -823,15 +826,7 @@ fn ctrl_c_quits_even_while_stdin_forwarding_is_stuck() {
     stdout.read_line(&mut line).expect("first line");
     assert_eq!(line, "started\n");
     let first_press = Instant::now();
-    let mut status = None;
-    for _ in 0..100 {
-        send_signal(&child, libc::SIGINT);
-        status = wait_timeout(&mut child, Duration::from_millis(50));
-        if status.is_some() {
-            break;
-        }
-    }
-    let status = status.expect("Ctrl-C ends the client");
+    let status = press_ctrl_c_until_exit(&mut child).expect("Ctrl-C ends the client");
     assert_eq!(status.code(), Some(130));
     // Two presses take 50 ms; the old code needed the server to drain
     // megabytes of stdin first (seconds), or hung.
