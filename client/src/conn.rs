@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use protocol::handshake::{ClientHandshake, ClientStep};
 use protocol::io::FrameReader;
-use protocol::{Encoder, Frame};
+use protocol::{Encoder, Frame, FrameRef};
 
 use crate::error::{Cause, SessionError};
 
@@ -212,6 +212,16 @@ impl Connection {
     /// [`Cause::Closed`], since the server never closes first while we wait.
     pub fn read(&mut self) -> Result<Frame, Cause> {
         match self.reader.read_frame() {
+            Ok(Some(frame)) => Ok(frame),
+            Ok(None) => Err(Cause::Closed),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Like [`Connection::read`], with a data frame's payload borrowed from
+    /// the receive buffer (no copy) until the next read.
+    pub fn read_ref(&mut self) -> Result<FrameRef<'_>, Cause> {
+        match self.reader.read_frame_ref() {
             Ok(Some(frame)) => Ok(frame),
             Ok(None) => Err(Cause::Closed),
             Err(e) => Err(e.into()),

@@ -27,7 +27,7 @@ use std::thread;
 
 use bytes::Bytes;
 use protocol::io::FrameReader;
-use protocol::{ErrorCode, ErrorFrame, Exec, Exit, Frame, Termination};
+use protocol::{ErrorCode, ErrorFrame, Exec, Exit, Frame, FrameRef, FrameType, Termination};
 
 use crate::conn::{Connection, FrameWriter};
 use crate::error::{Cause, Error, SessionError};
@@ -123,13 +123,23 @@ fn is_per_command(code: ErrorCode) -> bool {
 /// Handles one frame from the server while a command runs; `Some` when it
 /// ended the command.
 pub fn handle_frame(
-    frame: Frame,
+    frame: FrameRef<'_>,
     writer: &FrameWriter,
     sink: &mut dyn Sink,
 ) -> Result<Option<Completion>, Stop> {
+    let frame = match frame {
+        FrameRef::Stdout(data) => {
+            sink.stdout(data).map_err(|_| Stop::StdoutClosed)?;
+            return Ok(None);
+        }
+        FrameRef::Stderr(data) => {
+            sink.stderr(data);
+            return Ok(None);
+        }
+        FrameRef::Stdin(_) => return Err(Stop::Lost(Cause::Unexpected(FrameType::Stdin))),
+        FrameRef::Other(frame) => frame,
+    };
     match frame {
-        Frame::Stdout(data) => sink.stdout(&data).map_err(|_| Stop::StdoutClosed)?,
-        Frame::Stderr(data) => sink.stderr(&data),
         Frame::Exit(exit) => return Ok(Some(Completion::Exited(exit))),
         Frame::Error(error) if is_per_command(error.code) => {
             return Ok(Some(Completion::NotRun(error)))
@@ -151,7 +161,7 @@ pub fn handle_frame(
 pub fn wait_for(conn: &mut Connection, sink: &mut dyn Sink) -> Result<Completion, Stop> {
     let writer = conn.writer();
     loop {
-        let frame = conn.read().map_err(Stop::Lost)?;
+        let frame = conn.read_ref().map_err(Stop::Lost)?;
         if let Some(done) = handle_frame(frame, &writer, sink)? {
             return Ok(done);
         }
@@ -445,7 +455,7 @@ pub fn script<R: BufRead + Send + 'static>(
             Msg::Frame(Ok(frame)) => frame,
             Msg::Frame(Err(cause)) => return stopped(&addr, Stop::Lost(cause), interrupts),
         };
-        match handle_frame(frame, &writer, &mut sink) {
+        match handle_frame(FrameRef::from(&frame), &writer, &mut sink) {
             Ok(Some(done)) => {
                 answered += 1;
                 let code = report(&addr, &done, interrupts.take_cancelled());
@@ -516,17 +526,9 @@ mod tests {
             err: vec![],
             closed: false,
         };
-        let out = handle_frame(
-            Frame::Stdout(Bytes::from_static(b"a\xff\0")),
-            &writer,
-            &mut sink,
-        );
+        let out = handle_frame(FrameRef::Stdout(b"a\xff\0"), &writer, &mut sink);
         assert!(matches!(out, Ok(None)));
-        let err = handle_frame(
-            Frame::Stderr(Bytes::from_static(b"oops")),
-            &writer,
-            &mut sink,
-        );
+        let err = handle_frame(FrameRef::Stderr(b"oops"), &writer, &mut sink);
         assert!(matches!(err, Ok(None)));
         assert_eq!(sink.out, b"a\xff\0");
         assert_eq!(sink.err, b"oops");
@@ -541,7 +543,9 @@ mod tests {
             closed: false,
         };
         let frame = Frame::Error(ErrorFrame::new(ErrorCode::SpawnFailed, "no fork"));
-        let done = handle_frame(frame, &writer, &mut sink).unwrap().unwrap();
+        let done = handle_frame((&frame).into(), &writer, &mut sink)
+            .unwrap()
+            .unwrap();
         assert_eq!(done.status(), status::FAILURE);
     }
 
@@ -555,7 +559,7 @@ mod tests {
         };
         let frame = Frame::Error(ErrorFrame::new(ErrorCode::ShuttingDown, "bye"));
         assert!(matches!(
-            handle_frame(frame, &writer, &mut sink),
+            handle_frame((&frame).into(), &writer, &mut sink),
             Err(Stop::Lost(Cause::Server {
                 code: ErrorCode::ShuttingDown,
                 ..
@@ -573,9 +577,24 @@ mod tests {
         };
         let frame = Frame::Exec(Exec::new("rm -rf /"));
         assert!(matches!(
-            handle_frame(frame, &writer, &mut sink),
+            handle_frame((&frame).into(), &writer, &mut sink),
             Err(Stop::Lost(Cause::Unexpected(protocol::FrameType::Exec)))
         ));
+    }
+
+    #[test]
+    fn stdin_from_the_server_is_a_protocol_error() {
+        let (writer, _listener) = writer();
+        let mut sink = Collect {
+            out: vec![],
+            err: vec![],
+            closed: false,
+        };
+        assert!(matches!(
+            handle_frame(FrameRef::Stdin(b"x"), &writer, &mut sink),
+            Err(Stop::Lost(Cause::Unexpected(FrameType::Stdin)))
+        ));
+        assert!(sink.out.is_empty());
     }
 
     #[test]
@@ -588,7 +607,7 @@ mod tests {
         };
         let frame = Frame::Stdout(Bytes::from_static(b"y\n"));
         assert!(matches!(
-            handle_frame(frame, &writer, &mut sink),
+            handle_frame((&frame).into(), &writer, &mut sink),
             Err(Stop::StdoutClosed)
         ));
     }

@@ -175,6 +175,28 @@ impl Decoder {
         Ok(Some((frame, end)))
     }
 
+    /// The whole length (header and payload) of the frame at the front of
+    /// `src`, once its header is there and its length is checked against the
+    /// maximum; `None` while the header is incomplete. Consumes nothing, so a
+    /// caller that keeps its own buffer can tell how much room the frame
+    /// needs before all of it has arrived.
+    ///
+    /// ```
+    /// use protocol::{Decoder, HEADER_LEN};
+    ///
+    /// let decoder = Decoder::new();
+    /// assert_eq!(decoder.frame_len(&[0, 0, 0])?, None);
+    /// assert_eq!(decoder.frame_len(&[0, 0, 0, 9, 0x20, b'x'])?, Some(HEADER_LEN + 9));
+    /// # Ok::<(), protocol::DecodeError>(())
+    /// ```
+    #[inline]
+    pub fn frame_len(&self, src: &[u8]) -> Result<Option<usize>, DecodeError> {
+        // Checked against max_payload, so this fits usize.
+        Ok(self
+            .parse_header(src)?
+            .map(|header| HEADER_LEN + header.len as usize))
+    }
+
     /// Whether `src` holds the start of a frame that was cut off: the stream
     /// ended mid-frame if this is true at end of input.
     pub fn has_partial(&self, src: &BytesMut) -> bool {
@@ -199,11 +221,36 @@ pub enum FrameRef<'a> {
 impl FrameRef<'_> {
     /// The owned frame.
     pub fn to_owned(&self) -> Frame {
+        self.clone().into_owned()
+    }
+
+    /// The owned frame; data payloads are copied, other frames moved.
+    pub fn into_owned(self) -> Frame {
         match self {
             FrameRef::Stdout(d) => Frame::Stdout(bytes::Bytes::copy_from_slice(d)),
             FrameRef::Stderr(d) => Frame::Stderr(bytes::Bytes::copy_from_slice(d)),
             FrameRef::Stdin(d) => Frame::Stdin(bytes::Bytes::copy_from_slice(d)),
-            FrameRef::Other(frame) => frame.clone(),
+            FrameRef::Other(frame) => frame,
+        }
+    }
+}
+
+/// Borrows a data frame's payload; other frames are cloned (they are small).
+///
+/// ```
+/// use protocol::{Frame, FrameRef};
+///
+/// let frame = Frame::Stdout("hi".into());
+/// assert_eq!(FrameRef::from(&frame), FrameRef::Stdout(b"hi"));
+/// assert_eq!(FrameRef::from(&Frame::Ping(1)), FrameRef::Other(Frame::Ping(1)));
+/// ```
+impl<'a> From<&'a Frame> for FrameRef<'a> {
+    fn from(frame: &'a Frame) -> FrameRef<'a> {
+        match frame {
+            Frame::Stdout(d) => FrameRef::Stdout(d),
+            Frame::Stderr(d) => FrameRef::Stderr(d),
+            Frame::Stdin(d) => FrameRef::Stdin(d),
+            other => FrameRef::Other(other.clone()),
         }
     }
 }

@@ -17,12 +17,16 @@ use std::io::{self, Read, Write};
 
 use bytes::BytesMut;
 
-use crate::codec::{Decoder, Encoder};
+use crate::codec::{Decoder, Encoder, FrameRef};
 use crate::error::{DecodeError, EncodeError};
-use crate::frame::Frame;
+use crate::frame::{Frame, HEADER_LEN};
 
-/// Bytes asked of the reader per `read` call.
+/// Most bytes asked of the reader per `read` call.
 pub const READ_CHUNK: usize = 256 * 1024;
+
+/// Least free room worth a `read`: with less behind the buffered bytes, the
+/// unfinished frame moves to the front of the buffer first.
+pub const MIN_READ: usize = 64 * 1024;
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +43,22 @@ pub enum ReadError {
 }
 
 /// Reads whole frames from a blocking reader.
+///
+/// The reader reads straight into one buffer and hands out frames that
+/// borrow from it ([`FrameReader::read_frame_ref`]), so output can go from
+/// the socket to its destination with no copy in between. Only the
+/// unfinished tail of a read is ever moved, to the front of the buffer. The
+/// buffer starts at twice [`READ_CHUNK`] and grows past that only for a
+/// frame that really arrives and needs it, to at most one frame of the
+/// decoder's maximum size plus [`MIN_READ`] (see [`FrameReader::capacity`]).
 #[derive(Debug)]
 pub struct FrameReader<R> {
     inner: R,
     decoder: Decoder,
-    buf: BytesMut,
-    chunk: Box<[u8]>,
+    /// Zero-initialised once; `buf[start..end]` is received, not decoded.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -58,34 +72,100 @@ impl<R: Read> FrameReader<R> {
         FrameReader {
             inner,
             decoder,
-            buf: BytesMut::new(),
-            chunk: vec![0; READ_CHUNK].into_boxed_slice(),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
         }
     }
 
     /// The next frame; `Ok(None)` when the stream ended cleanly between
     /// frames.
     pub fn read_frame(&mut self) -> Result<Option<Frame>, ReadError> {
+        Ok(self.read_frame_ref()?.map(FrameRef::into_owned))
+    }
+
+    /// The next frame, its payload borrowed from the reader's buffer until
+    /// the next call; `Ok(None)` when the stream ended cleanly between
+    /// frames.
+    ///
+    /// ```
+    /// use protocol::io::{write_frame, FrameReader};
+    /// use protocol::{Frame, FrameRef};
+    ///
+    /// let mut wire = Vec::new();
+    /// write_frame(&mut wire, &Frame::Stdout("hi".into()))?;
+    /// let mut reader = FrameReader::new(&wire[..]);
+    /// assert_eq!(reader.read_frame_ref()?, Some(FrameRef::Stdout(b"hi")));
+    /// assert_eq!(reader.read_frame_ref()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_frame_ref(&mut self) -> Result<Option<FrameRef<'_>>, ReadError> {
         loop {
-            if let Some(frame) = self.decoder.decode(&mut self.buf)? {
-                return Ok(Some(frame));
-            }
-            let n = loop {
-                match self.inner.read(&mut self.chunk) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e.into()),
+            let pending = &self.buf[self.start..self.end];
+            let len = self.decoder.frame_len(pending)?;
+            match len {
+                Some(len) if len <= pending.len() => {
+                    let at = self.start;
+                    self.start += len;
+                    let (frame, _) = self
+                        .decoder
+                        .decode_borrowed(&self.buf[at..at + len])?
+                        .expect("a whole frame is buffered");
+                    return Ok(Some(frame));
                 }
-            };
-            if n == 0 {
-                return if self.decoder.has_partial(&self.buf) {
-                    Err(ReadError::UnexpectedEof)
-                } else {
-                    Ok(None)
-                };
+                _ => {
+                    if !self.fill(len.unwrap_or(HEADER_LEN))? {
+                        return if self.start < self.end {
+                            Err(ReadError::UnexpectedEof)
+                        } else {
+                            Ok(None)
+                        };
+                    }
+                }
             }
-            self.buf.extend_from_slice(&self.chunk[..n]);
         }
+    }
+
+    /// Reads once into the buffer, first making room for a frame of
+    /// `frame_len` bytes at `start` and at least [`MIN_READ`] behind the
+    /// buffered bytes; false at the end of the stream.
+    fn fill(&mut self, frame_len: usize) -> Result<bool, ReadError> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.start > 0
+            && (self.buf.len() < self.end + MIN_READ || self.buf.len() < self.start + frame_len)
+        {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let needed = frame_len.max(self.end + MIN_READ);
+        if self.buf.len() < needed {
+            // Zeroed by the allocator (fresh pages), not written here.
+            let mut bigger = vec![0; needed.max(2 * READ_CHUNK)];
+            bigger[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
+            self.buf = bigger;
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let room = self.buf.len().min(self.end + READ_CHUNK);
+        let n = loop {
+            match self.inner.read(&mut self.buf[self.end..room]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.end += n;
+        Ok(n > 0)
+    }
+
+    /// Bytes of buffer the reader holds: 0 before the first read, then at
+    /// most `max(2 × READ_CHUNK, HEADER_LEN + max payload + MIN_READ)`.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
     }
 
     /// The wrapped reader.
