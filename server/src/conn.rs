@@ -16,6 +16,7 @@ use protocol::{legacy, Decoder, ErrorCode, ErrorFrame, Exec, Exit, Frame, Termin
 
 use crate::config::Config;
 use crate::job::{kind, Job, ReadOutcome, Stream};
+use crate::outbuf::OutBuf;
 
 /// While the client has half-closed and a command runs, send a `Ping` this
 /// often: a client that is gone altogether answers with a reset, and its
@@ -37,7 +38,11 @@ const CLOSE_DRAIN: Duration = Duration::from_secs(1);
 const LEGACY_QUIET: Duration = Duration::from_millis(30);
 
 /// Bytes read from the socket per `read` call.
-const SOCKET_READ_CHUNK: usize = 64 * 1024;
+pub(crate) const SOCKET_READ_CHUNK: usize = 64 * 1024;
+
+/// Most bytes read from a command's pipe per `read` call: the largest
+/// `Stdout`/`Stderr` payload the server sends.
+pub(crate) const OUTPUT_CHUNK: usize = 64 * 1024;
 
 /// Server-wide state shared by every connection.
 pub struct Shared {
@@ -151,7 +156,7 @@ pub struct Connection {
     phase: Phase,
     decoder: Decoder,
     inbuf: BytesMut,
-    out: BytesMut,
+    out: OutBuf,
     sock_readable: bool,
     sock_writable: bool,
     read_closed: bool,
@@ -192,7 +197,7 @@ impl Connection {
             phase,
             decoder: Decoder::with_max_payload(config.max_frame),
             inbuf: BytesMut::new(),
-            out: BytesMut::new(),
+            out: OutBuf::default(),
             sock_readable: true,
             sock_writable: true,
             read_closed: false,
@@ -704,8 +709,10 @@ impl Connection {
             return;
         }
         // Frames built by the server always fit their length fields.
-        if let Err(e) = frame.encode(&mut self.out) {
-            log::error!("{}: cannot encode {:?}: {e}", self.peer, frame.frame_type());
+        let mut wire = BytesMut::with_capacity(frame.encoded_len());
+        match frame.encode(&mut wire) {
+            Ok(()) => self.out.extend_from_slice(&wire),
+            Err(e) => log::error!("{}: cannot encode {:?}: {e}", self.peer, frame.frame_type()),
         }
     }
 
@@ -822,31 +829,45 @@ impl Connection {
                 if !job.is_ready(stream) || *budget == 0 {
                     continue;
                 }
-                let limit = ctx.shared.scratch.len().min(*budget);
-                match job.read_output(stream, &mut ctx.shared.scratch[..limit]) {
+                let limit = OUTPUT_CHUNK.min(*budget);
+                let outcome = if self.legacy {
+                    let outcome = job.read_output(stream, &mut ctx.shared.scratch[..limit]);
+                    if let ReadOutcome::Data(n) = outcome {
+                        let total = cmd.legacy_out[0].len() + cmd.legacy_out[1].len();
+                        let room = legacy_cap.saturating_sub(total).min(n);
+                        if room < n {
+                            log::warn!("{}: legacy reply cut at {legacy_cap} bytes", self.peer);
+                        }
+                        cmd.legacy_out[stream as usize]
+                            .extend_from_slice(&ctx.shared.scratch[..room]);
+                    }
+                    outcome
+                } else {
+                    // Straight from the pipe into the outgoing queue, behind
+                    // room for the frame header.
+                    let frame_type = match stream {
+                        Stream::Stdout => protocol::FrameType::Stdout,
+                        Stream::Stderr => protocol::FrameType::Stderr,
+                    };
+                    let mut outcome = ReadOutcome::WouldBlock;
+                    self.out
+                        .append_with(protocol::HEADER_LEN, limit, |head, payload| {
+                            outcome = job.read_output(stream, payload);
+                            let ReadOutcome::Data(n) = outcome else {
+                                return 0;
+                            };
+                            let header = protocol::Header::new(frame_type, n)
+                                .expect("an OUTPUT_CHUNK payload fits a header");
+                            head.copy_from_slice(&header.to_bytes());
+                            n
+                        });
+                    outcome
+                };
+                match outcome {
                     ReadOutcome::Data(n) => {
                         read_any = true;
                         *budget = budget.saturating_sub(n);
                         job.bytes_out += n as u64;
-                        let data = &ctx.shared.scratch[..n];
-                        if self.legacy {
-                            let total = cmd.legacy_out[0].len() + cmd.legacy_out[1].len();
-                            let room = legacy_cap.saturating_sub(total).min(n);
-                            if room < n {
-                                log::warn!("{}: legacy reply cut at {legacy_cap} bytes", self.peer);
-                            }
-                            cmd.legacy_out[stream as usize].extend_from_slice(&data[..room]);
-                        } else {
-                            let frame_type = match stream {
-                                Stream::Stdout => protocol::FrameType::Stdout,
-                                Stream::Stderr => protocol::FrameType::Stderr,
-                            };
-                            // n ≤ scratch length (64 KiB), so the header fits.
-                            if let Ok(header) = protocol::Header::new(frame_type, n) {
-                                self.out.extend_from_slice(&header.to_bytes());
-                                self.out.extend_from_slice(data);
-                            }
-                        }
                     }
                     ReadOutcome::Eof => read_any = true,
                     ReadOutcome::WouldBlock => {}
@@ -936,7 +957,7 @@ impl Connection {
             return Ok(false);
         };
         while self.sock_writable && !self.out.is_empty() {
-            match socket.write(&self.out) {
+            match socket.write(self.out.as_slice()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out.advance(n);
@@ -950,10 +971,15 @@ impl Connection {
                 Err(e) => return Err(e),
             }
         }
-        if self.out.is_empty() && self.out.capacity() > SOCKET_READ_CHUNK * 4 {
-            // Give back a large buffer once a burst is over: idle
-            // connections should cost next to nothing.
-            self.out = BytesMut::new();
+        if self.out.is_empty()
+            && self.out.capacity() > 0
+            && self.cmds.front().is_none_or(|cmd| cmd.job.is_none())
+        {
+            // Give the buffer back once no command runs: idle connections
+            // should cost next to nothing. While one runs the buffer stays,
+            // bounded by the watermarks, so a stream does not reallocate
+            // each time the socket catches up.
+            self.out.release();
         }
         Ok(progress)
     }

@@ -11,7 +11,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::Config;
-use crate::conn::{Connection, Ctx, Shared, Status};
+use crate::conn::{Connection, Ctx, Shared, Status, OUTPUT_CHUNK, SOCKET_READ_CHUNK};
 use crate::job::{kind, token};
 use crate::sys;
 
@@ -21,9 +21,10 @@ const SIGNAL: Token = Token(0);
 /// Events taken from the kernel per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// Bytes of the scratch buffer that pipe and socket reads go through; also
-/// the largest `Stdout`/`Stderr` payload the server sends.
+/// Bytes of the scratch buffer that socket reads and legacy-mode pipe reads
+/// go through (at least `SOCKET_READ_CHUNK` and `OUTPUT_CHUNK` in `conn`).
 const SCRATCH_LEN: usize = 64 * 1024;
+const _: () = assert!(SCRATCH_LEN >= SOCKET_READ_CHUNK && SCRATCH_LEN >= OUTPUT_CHUNK);
 
 /// After an accept error such as EMFILE, wait this long before accepting
 /// again, instead of spinning on a listener that stays ready.

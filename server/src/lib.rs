@@ -50,8 +50,9 @@
 //!   the *producer* allocate a fresh page for every write (the pipe's pages
 //!   leave with the socket) and contend on the pipe lock, so the whole
 //!   pipeline used 17 % more CPU and streamed 15 % slower on two cores
-//!   (`docs/BENCHMARKS.md`). A plain `read` into a per-server scratch
-//!   buffer and one `write` per batch of frames won.
+//!   (`docs/BENCHMARKS.md`). A plain `read` won: straight from the pipe
+//!   into the connection's outgoing queue, behind room for the frame header
+//!   ([`outbuf::OutBuf`]), then one `write` per batch of frames.
 //! * **Bounded memory.** Each connection's outgoing buffer has a high and a
 //!   low watermark: above the high one the server stops reading the
 //!   command's pipes (the child then blocks in `write`), below the low one
@@ -85,6 +86,7 @@ mod config;
 mod conn;
 mod event_loop;
 mod job;
+pub mod outbuf;
 mod sys;
 
 pub use config::{read_token, Cli, Config, ConfigError, DEFAULT_LISTEN};

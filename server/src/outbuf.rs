@@ -1,0 +1,230 @@
+//! One connection's queue of bytes waiting for its socket.
+//!
+//! A command's output is read from its pipe **straight into this queue**,
+//! behind a gap left for the frame header, which is filled in once the read
+//! says how long the payload is: output crosses user space once, with no
+//! copy through a scratch buffer. The storage is a zero-initialised `Vec`,
+//! so a read can be handed a plain `&mut [u8]` and no `unsafe` is needed.
+//!
+//! Queued bytes live in `buf[start..end]`. Writing to the socket advances
+//! `start`; an emptied queue starts again at 0. When the tail has no room
+//! for an append, the queued bytes move to the front if that leaves the
+//! buffer at most half full (so, amortised, moving costs at most one copy
+//! of what passes through, and a queue the socket keeps up with never
+//! moves at all); otherwise the buffer grows to twice what is needed. The
+//! buffer is therefore never more than twice the largest queue plus one
+//! append: the connection's high watermark bounds it.
+//!
+//! ```
+//! use server::outbuf::OutBuf;
+//!
+//! let mut out = OutBuf::default();
+//! out.extend_from_slice(b"hd:");
+//! // Read "hello" into the tail, behind a 3-byte gap for a header.
+//! let n = out.append_with(3, 16, |gap, payload| {
+//!     payload[..5].copy_from_slice(b"hello");
+//!     gap.copy_from_slice(b"05:");
+//!     5
+//! });
+//! assert_eq!(n, 5);
+//! assert_eq!(out.as_slice(), b"hd:05:hello");
+//! out.advance(3);
+//! assert_eq!(out.as_slice(), b"05:hello");
+//! ```
+
+/// Smallest buffer allocated (a few control frames fit).
+const MIN_CAPACITY: usize = 256;
+
+/// Bytes queued for a socket; see the module documentation.
+#[derive(Debug, Default)]
+pub struct OutBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl OutBuf {
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Bytes of memory held.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The queued bytes, oldest first.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Drops the `n` oldest bytes (they were sent).
+    pub fn advance(&mut self, n: usize) {
+        assert!(n <= self.len(), "advance past the queued bytes");
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Drops everything queued; the memory is kept.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Drops everything and gives the memory back.
+    pub fn release(&mut self) {
+        *self = OutBuf::default();
+    }
+
+    /// Queues a copy of `data`.
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        self.make_room(data.len());
+        self.buf[self.end..self.end + data.len()].copy_from_slice(data);
+        self.end += data.len();
+    }
+
+    /// Appends bytes produced in place: `fill` gets a `gap`-byte slice and,
+    /// right behind it, up to `max` bytes of room; it writes `n` bytes of
+    /// payload into the room, fills the gap (a header that may depend on
+    /// `n`) and returns `n`. With `n == 0` nothing is queued, gap included.
+    pub fn append_with(
+        &mut self,
+        gap: usize,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> usize {
+        self.make_room(gap + max);
+        let (head, room) = self.buf[self.end..self.end + gap + max].split_at_mut(gap);
+        let n = fill(head, room);
+        assert!(n <= max, "filled past the room given");
+        if n > 0 {
+            self.end += gap + n;
+        }
+        n
+    }
+
+    /// Ensures `n` bytes of room behind the queued bytes.
+    fn make_room(&mut self, n: usize) {
+        if self.buf.len() - self.end >= n {
+            return;
+        }
+        let len = self.len();
+        let needed = len + n;
+        if self.buf.len() >= 2 * needed {
+            self.buf.copy_within(self.start..self.end, 0);
+        } else {
+            // Zeroed by the allocator; only the queued bytes are copied.
+            let mut bigger = vec![0; (2 * needed).max(MIN_CAPACITY)];
+            bigger[..len].copy_from_slice(self.as_slice());
+            self.buf = bigger;
+        }
+        self.start = 0;
+        self.end = len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_come_out_in_the_order_they_went_in() {
+        let mut out = OutBuf::default();
+        let mut expected = Vec::new();
+        for i in 0..1000u32 {
+            let chunk = vec![i as u8; (i as usize * 37) % 5000];
+            out.extend_from_slice(&chunk);
+            expected.extend_from_slice(&chunk);
+            // Send a varying part, as a socket would.
+            let sent = (i as usize * 101) % (out.len() + 1);
+            assert_eq!(&out.as_slice()[..sent], &expected[..sent]);
+            out.advance(sent);
+            expected.drain(..sent);
+        }
+        assert_eq!(out.as_slice(), &expected[..]);
+    }
+
+    #[test]
+    fn an_empty_read_queues_nothing_not_even_the_gap() {
+        let mut out = OutBuf::default();
+        out.extend_from_slice(b"x");
+        assert_eq!(out.append_with(5, 64, |_, _| 0), 0);
+        assert_eq!(out.as_slice(), b"x");
+    }
+
+    #[test]
+    fn a_steady_stream_keeps_the_buffer_small() {
+        // Reads of 64 KiB, each sent whole or nearly: the buffer never needs
+        // more than twice one read.
+        let read = 64 * 1024;
+        let mut out = OutBuf::default();
+        for round in 0..10_000usize {
+            out.append_with(5, read, |gap, room| {
+                gap.fill(0xAA);
+                room.fill(round as u8);
+                room.len()
+            });
+            out.advance(out.len() - round % 7);
+        }
+        assert!(out.capacity() <= 2 * (read + 5 + 6), "{}", out.capacity());
+    }
+
+    #[test]
+    fn a_slow_socket_bounds_the_buffer_by_twice_the_queue() {
+        // Appends stop at a watermark, as the server's do; the socket takes
+        // odd amounts. The buffer stays within twice the largest queue plus
+        // one append.
+        let (high, read) = (512 * 1024, 64 * 1024 + 5);
+        let mut out = OutBuf::default();
+        let mut sent = 0usize;
+        for round in 0..20_000usize {
+            if out.len() < high {
+                out.extend_from_slice(&vec![round as u8; read]);
+            }
+            let n = (round * 7919) % (out.len() + 1);
+            sent += n;
+            out.advance(n);
+        }
+        assert!(sent > 100 * high, "the socket did take data");
+        assert!(
+            out.capacity() <= 2 * (high + 2 * read),
+            "{}",
+            out.capacity()
+        );
+    }
+
+    #[test]
+    fn moving_to_the_front_keeps_the_bytes() {
+        let mut out = OutBuf::default();
+        out.extend_from_slice(&[1; 1000]);
+        out.extend_from_slice(&[3; 500]);
+        let capacity = out.capacity();
+        out.advance(1450);
+        // 50 queued near the end; 900 more fit only after a move, which
+        // leaves the buffer less than half full: no bigger buffer.
+        out.extend_from_slice(&[2; 900]);
+        assert_eq!(out.capacity(), capacity);
+        assert_eq!(out.len(), 950);
+        assert!(out.as_slice()[..50].iter().all(|&b| b == 3));
+        assert!(out.as_slice()[50..].iter().all(|&b| b == 2));
+    }
+
+    #[test]
+    fn release_gives_the_memory_back() {
+        let mut out = OutBuf::default();
+        out.extend_from_slice(&[0; 300 * 1024]);
+        assert!(out.capacity() >= 300 * 1024);
+        out.release();
+        assert_eq!(out.capacity(), 0);
+        assert!(out.is_empty());
+    }
+}
