@@ -362,6 +362,34 @@ fn silent_peer_times_out_the_handshake() {
     drop(listener);
 }
 
+/// A listener whose accept queue is full drops every new SYN, as a host
+/// behind a dropping firewall would: the connect itself must time out, on
+/// time, with its own message.
+#[test]
+fn unanswered_syn_times_out_the_connect() {
+    use std::os::fd::AsRawFd;
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    // Listening again only changes the backlog: with 0, one connection
+    // fills the queue and the kernel drops the SYNs after it.
+    // SAFETY: listen(2) on a descriptor this function owns.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let addr = listener.local_addr().expect("addr").to_string();
+    let _queued = TcpStream::connect(&addr).expect("first connect fills the queue");
+    let started = Instant::now();
+    let mut cmd = client(&addr);
+    cmd.args(["--connect-timeout", "0.4", "--", "true"]);
+    let output = run(cmd, b"");
+    let took = started.elapsed();
+    assert_eq!(code(&output), 255);
+    assert_eq!(
+        text(&output.stderr),
+        format!("client: {addr}: connect timed out after 0.4s\n")
+    );
+    assert!(took >= Duration::from_millis(400), "gave up early: {took:?}");
+    assert!(took < Duration::from_secs(5), "not bounded: {took:?}");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let mut cmd = bin("client");
