@@ -386,7 +386,10 @@ fn unanswered_syn_times_out_the_connect() {
         text(&output.stderr),
         format!("client: {addr}: connect timed out after 0.4s\n")
     );
-    assert!(took >= Duration::from_millis(400), "gave up early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(400),
+        "gave up early: {took:?}"
+    );
     assert!(took < Duration::from_secs(5), "not bounded: {took:?}");
 }
 
@@ -684,6 +687,27 @@ fn repl_ctrl_c_cancels_the_command_not_the_session_and_ctrl_d_leaves() {
     pty.expect("stillhere");
     pty.expect(&format!("{addr} [0]> "));
     pty.send("\x04");
+    assert_eq!(pty.wait(), 0);
+}
+
+#[test]
+fn repl_second_ctrl_c_kills_a_command_that_ignores_the_first_and_keeps_the_session() {
+    let (_server, addr, _data, mut pty) = repl_session();
+    // The command survives SIGINT (it only reports it), so only the second
+    // press, SIGKILL to its group, can end it.
+    pty.send("trap 'echo got''-int' INT; echo run''ning; while :; do sleep 0.1; done\r");
+    pty.expect("running");
+    pty.send("\x03");
+    // The first press reached the command; the second follows well inside
+    // the double-press window.
+    pty.expect("got-int");
+    pty.send("\x03");
+    pty.expect("cancelled by Ctrl-C; remote command killed by signal 9 (SIGKILL)");
+    pty.expect(&format!("{addr} [137]> "));
+    pty.send("echo still''here\r");
+    pty.expect("stillhere");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
 }
 
