@@ -94,6 +94,14 @@ for _ in $(seq "$RUNS"); do
   t=$(echo "$SIZE * 8 / $bps" | bc -l)
   if [ -z "$t_iperf" ] || [ "$(echo "$t < $t_iperf" | bc -l)" = 1 ]; then t_iperf=$t; fi
 done
+# The same raw TCP with the producer's pipe on the path, as ours has it:
+# iperf3 sends what it reads from `head` through a pipe (-F /dev/stdin).
+t_iperf_pipe=""
+for _ in $(seq "$RUNS"); do
+  bps=$(head -c "$SIZE" /dev/zero | iperf3 -c 127.0.0.1 -p $((PORT+4)) -n "$SIZE" -F /dev/stdin -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
+  t=$(echo "$SIZE * 8 / $bps" | bc -l)
+  if [ -z "$t_iperf_pipe" ] || [ "$(echo "$t < $t_iperf_pipe" | bc -l)" = 1 ]; then t_iperf_pipe=$t; fi
+done
 
 echo "== 2. one-shot 'true'" >&2
 ssh -F "$work/ssh_config" -o ControlMaster=yes -o ControlPersist=120 -fN h1
@@ -125,7 +133,7 @@ r() { echo "scale=2; $1 / $2" | bc -l; }
 cat <<TABLE
 | # | measurement | ours | competitor(s) | ratio |
 | --- | --- | --- | --- | --- |
-| 1 | stream $SIZE B to /dev/null (best of $RUNS) | $(gibps "$t_ours") GiB/s | local \`head \| cat\` (the producer's own ceiling): $(gibps "$t_pipe") GiB/s; iperf3 -n: $(gibps "$t_iperf") GiB/s; socat SYSTEM: $(gibps "$t_socat"); ncat --sh-exec $(gibps "$t_ncat"); ssh $(gibps "$t_ssh") | $(r "$t_iperf" "$t_ours")× iperf3, $(r "$t_socat" "$t_ours")× socat, $(r "$t_ncat" "$t_ours")× ncat, $(r "$t_ssh" "$t_ours")× ssh |
+| 1 | stream $SIZE B to /dev/null (best of $RUNS) | $(gibps "$t_ours") GiB/s | local \`head \| cat\` (the producer's own ceiling): $(gibps "$t_pipe") GiB/s; iperf3 -n: $(gibps "$t_iperf") GiB/s; iperf3 fed by \`head\` through a pipe: $(gibps "$t_iperf_pipe") GiB/s; socat SYSTEM: $(gibps "$t_socat"); ncat --sh-exec $(gibps "$t_ncat"); ssh $(gibps "$t_ssh") | $(r "$t_iperf" "$t_ours")× iperf3, $(r "$t_iperf_pipe" "$t_ours")× iperf3 through the pipe, $(r "$t_socat" "$t_ours")× socat, $(r "$t_ncat" "$t_ours")× ncat, $(r "$t_ssh" "$t_ours")× ssh |
 | 2 | one-shot \`true\`, mean wall time | $(r "$m_ours*1000" 1) ms | sh -c true $(r "$m_sh*1000" 1) ms; ssh ControlMaster $(r "$m_ssh*1000" 1) ms | $(r "$m_ours" "$m_sh")× sh -c true, $(r "$m_ssh" "$m_ours")× faster than ssh |
 | 3 | 1000 pipelined \`true\`, one connection | $(r "$m_pipe" 1) s | local loop of sh -c true $(r "$m_loop" 1) s | $(r "$m_loop" "$m_pipe")× the local rate |
 | 4 | 10,000 idle connections | $idle | – | – |

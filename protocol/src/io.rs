@@ -126,9 +126,14 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
-    /// Reads once into the buffer, first making room for a frame of
-    /// `frame_len` bytes at `start` and at least [`MIN_READ`] behind the
-    /// buffered bytes; false at the end of the stream.
+    /// Reads once into the buffer; false at the end of the stream.
+    ///
+    /// Room comes first. The unfinished frame (`frame_len` bytes once
+    /// whole) moves to the front if it would not fit where it starts or if
+    /// less than [`MIN_READ`] is free behind it. Only if that is not enough
+    /// does the buffer grow, by doubling and never past
+    /// [`FrameReader::capacity`]'s bound: it grows with the bytes that
+    /// arrive, never because a header claims a size.
     fn fill(&mut self, frame_len: usize) -> Result<bool, ReadError> {
         if self.start == self.end {
             self.start = 0;
@@ -141,10 +146,17 @@ impl<R: Read> FrameReader<R> {
             self.end -= self.start;
             self.start = 0;
         }
-        let needed = frame_len.max(self.end + MIN_READ);
+        let needed = self.end + MIN_READ;
         if self.buf.len() < needed {
+            // Here the buffered bytes are less than one frame, so `needed`
+            // is within the bound.
+            let bound = (2 * READ_CHUNK).max(HEADER_LEN + self.decoder.max_payload() + MIN_READ);
+            let len = needed
+                .max(2 * self.buf.len())
+                .max(2 * READ_CHUNK)
+                .min(bound);
             // Zeroed by the allocator (fresh pages), not written here.
-            let mut bigger = vec![0; needed.max(2 * READ_CHUNK)];
+            let mut bigger = vec![0; len];
             bigger[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
             self.buf = bigger;
             self.end -= self.start;

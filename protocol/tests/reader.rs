@@ -196,3 +196,23 @@ fn an_oversized_length_is_refused_before_its_payload_is_read() {
         "read past a header already refused"
     );
 }
+
+#[test]
+fn a_header_claiming_a_big_frame_grows_nothing_by_itself() {
+    // A header announcing the maximum payload, then only 10 bytes of it.
+    let mut wire = protocol::Header::new(protocol::FrameType::Stdout, DEFAULT_MAX_PAYLOAD)
+        .expect("header")
+        .to_bytes()
+        .to_vec();
+    wire.extend_from_slice(&[7; 10]);
+    let mut reader = FrameReader::new(Pieces::new(&wire, &[3, 4, 100]));
+    assert!(matches!(
+        reader.read_frame_ref(),
+        Err(ReadError::UnexpectedEof)
+    ));
+    assert_eq!(
+        reader.capacity(),
+        2 * READ_CHUNK,
+        "grew for bytes never sent"
+    );
+}
