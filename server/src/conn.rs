@@ -44,6 +44,11 @@ pub(crate) const SOCKET_READ_CHUNK: usize = 64 * 1024;
 /// `Stdout`/`Stderr` payload the server sends.
 pub(crate) const OUTPUT_CHUNK: usize = 64 * 1024;
 
+/// An emptied outgoing buffer up to this size is kept while a command runs
+/// (a steady stream's queue needs about twice [`OUTPUT_CHUNK`]); a bigger one
+/// is given back.
+const OUT_KEEP_RUNNING: usize = 4 * OUTPUT_CHUNK;
+
 /// Server-wide state shared by every connection.
 pub struct Shared {
     /// Commands running server-wide.
@@ -971,14 +976,14 @@ impl Connection {
                 Err(e) => return Err(e),
             }
         }
-        if self.out.is_empty()
-            && self.out.capacity() > 0
-            && self.cmds.front().is_none_or(|cmd| cmd.job.is_none())
-        {
+        let running = self.cmds.front().is_some_and(|cmd| cmd.job.is_some());
+        let keep = if running { OUT_KEEP_RUNNING } else { 0 };
+        if self.out.is_empty() && self.out.capacity() > keep {
             // Give the buffer back once no command runs: idle connections
-            // should cost next to nothing. While one runs the buffer stays,
-            // bounded by the watermarks, so a stream does not reallocate
-            // each time the socket catches up.
+            // should cost next to nothing. While one runs, a buffer the size
+            // a steady stream needs stays, so the stream does not reallocate
+            // each time the socket catches up; a bigger one (a slow client's
+            // backlog) goes back as soon as it is empty.
             self.out.release();
         }
         Ok(progress)
