@@ -35,7 +35,10 @@
 //! * **Few copies.** Data frames (`Stdin`, `Stdout`, `Stderr`) decode to a
 //!   `Bytes` slice of the receive buffer, without a copy; or, with
 //!   [`Decoder::decode_borrowed`], to a plain borrowed slice, without even a
-//!   reference count (the fastest path for small frames).
+//!   reference count (the fastest path for small frames). The blocking
+//!   [`io::FrameReader`] reads straight into its own buffer and lends data
+//!   frames out ([`io::FrameReader::read_frame_ref`]), so output can go from
+//!   the socket to its destination with no copy in user space.
 //! * **Typed errors**: [`DecodeError`], [`EncodeError`],
 //!   [`handshake::HandshakeError`], [`legacy::LegacyError`]. Nothing on a
 //!   decode path can panic on peer input.
