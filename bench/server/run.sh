@@ -71,37 +71,40 @@ for _ in $(seq 100); do grep -q "listening on" "$work/server.log" && break; slee
 for _ in $(seq 100); do ssh -F "$work/ssh_config" h1 true 2>/dev/null && break; sleep 0.1; done
 
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
-# Best of $RUNS: one stream is at the mercy of a noisy neighbour.
+# iperf3's own figure (receiver side), as seconds for $SIZE bytes; its
+# arguments go to the iperf3 client.
+iperf_secs() {
+  local bps
+  bps=$(iperf3 -c 127.0.0.1 -p $((PORT+4)) -n "$SIZE" -J "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
+  echo "$SIZE * 8 / $bps" | bc -l
+}
+# One stream is at the mercy of a noisy neighbour: $RUNS rounds, each
+# running every contender once in turn (so a busy spell hits them all
+# alike), and each contender's best time kept.
 RUNS=${RUNS:-3}
-best() { local b="" t; for _ in $(seq "$RUNS"); do t=$(secs "$@"); if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi; done; echo "$b"; }
+declare -A best_t
+keep() { local b=${best_t[$1]:-}; if [ -z "$b" ] || [ "$(echo "$2 < $b" | bc -l)" = 1 ]; then best_t[$1]=$2; fi; }
 gibps() { echo "scale=2; $SIZE / $1 / 1073741824" | bc -l; }
 
 echo "== 1. stream $SIZE bytes (head -c $SIZE /dev/zero) to /dev/null" >&2
-t_pipe=$(best sh -c "head -c $SIZE /dev/zero | cat")
-t_ours=$(best "$CLIENT" --connect 127.0.0.1:$PORT -- "head -c $SIZE /dev/zero")
-t_ssh=$(best ssh -F "$work/ssh_config" h1 "head -c $SIZE /dev/zero")
 socat TCP-LISTEN:$((PORT+2)),bind=127.0.0.1,reuseaddr,fork SYSTEM:"head -c $SIZE /dev/zero" & pids+=($!)
-sleep 0.3
-t_socat=$(best socat -u TCP:127.0.0.1:$((PORT+2)) OPEN:/dev/null)
 ncat -l -k 127.0.0.1 $((PORT+3)) --send-only --sh-exec "head -c $SIZE /dev/zero" & pids+=($!)
-sleep 0.3
-t_ncat=$(best ncat --recv-only 127.0.0.1 $((PORT+3)))
 iperf3 -s -B 127.0.0.1 -p $((PORT+4)) >/dev/null 2>&1 & pids+=($!)
 sleep 0.3
-t_iperf=""
-for _ in $(seq "$RUNS"); do
-  bps=$(iperf3 -c 127.0.0.1 -p $((PORT+4)) -n "$SIZE" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
-  t=$(echo "$SIZE * 8 / $bps" | bc -l)
-  if [ -z "$t_iperf" ] || [ "$(echo "$t < $t_iperf" | bc -l)" = 1 ]; then t_iperf=$t; fi
+for round in $(seq "$RUNS"); do
+  echo "   round $round of $RUNS" >&2
+  keep pipe "$(secs sh -c "head -c $SIZE /dev/zero | cat")"
+  keep ours "$(secs "$CLIENT" --connect 127.0.0.1:$PORT -- "head -c $SIZE /dev/zero")"
+  keep ssh "$(secs ssh -F "$work/ssh_config" h1 "head -c $SIZE /dev/zero")"
+  keep socat "$(secs socat -u TCP:127.0.0.1:$((PORT+2)) OPEN:/dev/null)"
+  keep ncat "$(secs ncat --recv-only 127.0.0.1 $((PORT+3)))"
+  keep iperf "$(iperf_secs)"
+  # The same raw TCP with the producer's pipe on the path, as ours has it:
+  # iperf3 sends what it reads from `head` through a pipe.
+  keep iperf_pipe "$(head -c "$SIZE" /dev/zero | iperf_secs -F /dev/stdin)"
 done
-# The same raw TCP with the producer's pipe on the path, as ours has it:
-# iperf3 sends what it reads from `head` through a pipe (-F /dev/stdin).
-t_iperf_pipe=""
-for _ in $(seq "$RUNS"); do
-  bps=$(head -c "$SIZE" /dev/zero | iperf3 -c 127.0.0.1 -p $((PORT+4)) -n "$SIZE" -F /dev/stdin -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
-  t=$(echo "$SIZE * 8 / $bps" | bc -l)
-  if [ -z "$t_iperf_pipe" ] || [ "$(echo "$t < $t_iperf_pipe" | bc -l)" = 1 ]; then t_iperf_pipe=$t; fi
-done
+t_pipe=${best_t[pipe]} t_ours=${best_t[ours]} t_ssh=${best_t[ssh]} t_socat=${best_t[socat]}
+t_ncat=${best_t[ncat]} t_iperf=${best_t[iperf]} t_iperf_pipe=${best_t[iperf_pipe]}
 
 echo "== 2. one-shot 'true'" >&2
 ssh -F "$work/ssh_config" -o ControlMaster=yes -o ControlPersist=120 -fN h1
