@@ -44,11 +44,6 @@ pub(crate) const SOCKET_READ_CHUNK: usize = 64 * 1024;
 /// `Stdout`/`Stderr` payload the server sends.
 pub(crate) const OUTPUT_CHUNK: usize = 64 * 1024;
 
-/// An emptied outgoing buffer up to this size is kept while a command runs
-/// (a steady stream's queue needs about twice [`OUTPUT_CHUNK`]); a bigger one
-/// is given back.
-const OUT_KEEP_RUNNING: usize = 4 * OUTPUT_CHUNK;
-
 /// Server-wide state shared by every connection.
 pub struct Shared {
     /// Commands running server-wide.
@@ -977,13 +972,12 @@ impl Connection {
             }
         }
         let running = self.cmds.front().is_some_and(|cmd| cmd.job.is_some());
-        let keep = if running { OUT_KEEP_RUNNING } else { 0 };
-        if self.out.is_empty() && self.out.capacity() > keep {
+        if self.out.is_empty() && self.out.capacity() > 0 && !running {
             // Give the buffer back once no command runs: idle connections
-            // should cost next to nothing. While one runs, a buffer the size
-            // a steady stream needs stays, so the stream does not reallocate
-            // each time the socket catches up; a bigger one (a slow client's
-            // backlog) goes back as soon as it is empty.
+            // should cost next to nothing. While one runs the buffer stays
+            // (bounded by the watermarks: see `OutBuf`), since a stream's
+            // queue empties and refills all the time; giving it back at
+            // each empty cost a reallocation and a memset per refill.
             self.out.release();
         }
         Ok(progress)
