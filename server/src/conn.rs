@@ -843,25 +843,7 @@ impl Connection {
                     }
                     outcome
                 } else {
-                    // Straight from the pipe into the outgoing queue, behind
-                    // room for the frame header.
-                    let frame_type = match stream {
-                        Stream::Stdout => protocol::FrameType::Stdout,
-                        Stream::Stderr => protocol::FrameType::Stderr,
-                    };
-                    let mut outcome = ReadOutcome::WouldBlock;
-                    self.out
-                        .append_with(protocol::HEADER_LEN, limit, |head, payload| {
-                            outcome = job.read_output(stream, payload);
-                            let ReadOutcome::Data(n) = outcome else {
-                                return 0;
-                            };
-                            let header = protocol::Header::new(frame_type, n)
-                                .expect("an OUTPUT_CHUNK payload fits a header");
-                            head.copy_from_slice(&header.to_bytes());
-                            n
-                        });
-                    outcome
+                    read_frame(&mut self.out, &mut ctx.shared.scratch, job, stream, limit)
                 };
                 match outcome {
                     ReadOutcome::Data(n) => {
@@ -1002,6 +984,47 @@ impl Drop for Connection {
         // Count the running command out; Job's own drop kills what is left.
         self.kill_all();
     }
+}
+
+/// Reads up to `limit` bytes of a command's output and queues them as one
+/// `Stdout`/`Stderr` frame. Straight from the pipe into the queue, behind
+/// room for the header, when the queue has that room already; otherwise
+/// through `scratch`, so that a command printing a line, or nothing before
+/// its end of file, never makes the queue reserve a whole chunk.
+fn read_frame(
+    out: &mut OutBuf,
+    scratch: &mut [u8],
+    job: &mut Job,
+    stream: Stream,
+    limit: usize,
+) -> ReadOutcome {
+    let frame_type = match stream {
+        Stream::Stdout => protocol::FrameType::Stdout,
+        Stream::Stderr => protocol::FrameType::Stderr,
+    };
+    let header = |n| {
+        protocol::Header::new(frame_type, n)
+            .expect("an OUTPUT_CHUNK payload fits a header")
+            .to_bytes()
+    };
+    if !out.fits(protocol::HEADER_LEN + limit) {
+        let outcome = job.read_output(stream, &mut scratch[..limit]);
+        if let ReadOutcome::Data(n) = outcome {
+            out.extend_from_slice(&header(n));
+            out.extend_from_slice(&scratch[..n]);
+        }
+        return outcome;
+    }
+    let mut outcome = ReadOutcome::WouldBlock;
+    out.append_with(protocol::HEADER_LEN, limit, |head, payload| {
+        outcome = job.read_output(stream, payload);
+        let ReadOutcome::Data(n) = outcome else {
+            return 0;
+        };
+        head.copy_from_slice(&header(n));
+        n
+    });
+    outcome
 }
 
 /// The time limit for a command: the client's, capped by the server's.

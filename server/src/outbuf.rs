@@ -67,6 +67,12 @@ impl OutBuf {
         &self.buf[self.start..self.end]
     }
 
+    /// Whether an append of `n` bytes fits without growing the buffer.
+    pub fn fits(&self, n: usize) -> bool {
+        self.buf.len() - self.end >= n
+            || (self.start >= self.len() && self.buf.len() - self.len() >= n)
+    }
+
     /// Drops the `n` oldest bytes (they were sent).
     pub fn advance(&mut self, n: usize) {
         assert!(n <= self.len(), "advance past the queued bytes");
@@ -232,6 +238,21 @@ mod tests {
         assert_eq!(out.len(), 950);
         assert!(out.as_slice()[..50].iter().all(|&b| b == 3));
         assert!(out.as_slice()[50..].iter().all(|&b| b == 2));
+    }
+
+    #[test]
+    fn fits_says_whether_an_append_would_grow_the_buffer() {
+        let mut out = OutBuf::default();
+        assert!(!out.fits(1), "an empty buffer has no room");
+        out.extend_from_slice(&[1; 1000]);
+        let capacity = out.capacity();
+        assert!(!out.fits(1));
+        out.advance(600);
+        // 400 queued, 600 sent: a move makes room for up to 600.
+        assert!(out.fits(capacity - 400));
+        assert!(!out.fits(capacity - 399));
+        out.extend_from_slice(&[2; 600]);
+        assert_eq!(out.capacity(), capacity, "fits promised no growth");
     }
 
     #[test]
