@@ -426,15 +426,58 @@ fn malformed_exec_gets_an_error() {
     expect_error_for(&[0, 0, 0, 3, 0x10, 0, 0xFF, 0xFF], ErrorCode::Malformed);
 }
 
+/// A stream that ends inside a frame: what came whole before it is still
+/// answered, then an `Error` says why, then the close.
 #[test]
-fn truncated_frame_then_eof_closes_quietly() {
+fn truncated_frame_then_eof_gets_an_error_after_what_came_before() {
     let server = start(&[]);
+    let mut bystander = Raw::connect(server.addr());
+    bystander.exec("sleep 0.5; echo still here");
     let mut c = Raw::connect(server.addr());
+    c.exec("echo before");
     c.writer.write_all(&[0, 0, 0, 10, 0x10, 0, 0]).unwrap();
     c.writer.shutdown(Shutdown::Write).unwrap();
-    let mut rest = Vec::new();
-    let _ = c.writer.read_to_end(&mut rest);
-    assert!(rest.is_empty(), "nothing runs for half a frame");
+    let before = c.collect();
+    assert_eq!(before.stdout, b"before\n");
+    assert_eq!(before.termination(), Termination::Code(0));
+    match c.next() {
+        Some(Frame::Error(e)) => {
+            assert_eq!(e.code, ErrorCode::Malformed);
+            assert!(
+                e.message_lossy().contains("middle of a frame"),
+                "{}",
+                e.message_lossy()
+            );
+        }
+        other => panic!("expected an Error frame, got {other:?}"),
+    }
+    assert_eq!(c.next(), None, "then a close");
+    assert_eq!(bystander.collect().stdout, b"still here\n");
+}
+
+#[test]
+fn truncated_first_frame_gets_an_error_and_a_close() {
+    let server = start(&[]);
+    let mut c = Raw::connect_plain(server.addr());
+    c.writer.write_all(&[0, 0, 0, 10, 0x01, 1, 2]).unwrap();
+    c.writer.shutdown(Shutdown::Write).unwrap();
+    match c.next() {
+        Some(Frame::Error(e)) => assert_eq!(e.code, ErrorCode::Malformed),
+        other => panic!("expected an Error frame, got {other:?}"),
+    }
+    assert_eq!(c.next(), None, "then a close");
+    let mut other = Raw::connect(server.addr());
+    assert_eq!(other.run("echo fine").stdout, b"fine\n");
+}
+
+/// A client that gives up before sending anything is simply gone: no
+/// `Error` for it, and the server goes on.
+#[test]
+fn a_client_that_closes_before_its_hello_is_let_go_quietly() {
+    let server = start(&[]);
+    let mut c = Raw::connect_plain(server.addr());
+    c.writer.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(c.next(), None);
     let mut other = Raw::connect(server.addr());
     assert_eq!(other.run("echo fine").stdout, b"fine\n");
 }

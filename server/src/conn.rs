@@ -37,6 +37,9 @@ const CLOSE_DRAIN: Duration = Duration::from_secs(1);
 /// for each reply, so nothing legitimate arrives this close together.
 const LEGACY_QUIET: Duration = Duration::from_millis(30);
 
+/// The `Error` message for a stream that ended inside a frame.
+const ENDED_MID_FRAME: &str = "the stream ended in the middle of a frame";
+
 /// Bytes read from the socket per `read` call.
 pub(crate) const SOCKET_READ_CHUNK: usize = 64 * 1024;
 
@@ -161,6 +164,9 @@ pub struct Connection {
     sock_writable: bool,
     read_closed: bool,
     peer_gone: bool,
+    /// The client's stream ended in the middle of a frame: once everything
+    /// before it is answered, it gets an `Error` before the close.
+    ended_mid_frame: bool,
     paused: bool,
     cmds: VecDeque<Cmd>,
     last_activity: Instant,
@@ -202,6 +208,7 @@ impl Connection {
             sock_writable: true,
             read_closed: false,
             peer_gone: false,
+            ended_mid_frame: false,
             paused: false,
             cmds: VecDeque::new(),
             last_activity: now,
@@ -442,7 +449,22 @@ impl Connection {
                     self.phase = Phase::Closing;
                     return None;
                 }
+                if self.ended_mid_frame {
+                    self.ended_mid_frame = false;
+                    self.push_error(ErrorCode::Malformed, ENDED_MID_FRAME);
+                    self.phase = Phase::Closing;
+                    if let Err(e) = self.flush() {
+                        self.abort(&format!("connection lost: {e}"));
+                    }
+                    return self.check_closed(ctx);
+                }
                 Some(Status::Closed)
+            }
+            // The client stopped sending before the handshake was done, and
+            // nothing it sent is left to answer.
+            Phase::Handshake(_) if self.read_closed => {
+                self.abort("closed during the handshake");
+                None
             }
             _ => None,
         }
@@ -536,7 +558,7 @@ impl Connection {
 
     fn on_read_closed(&mut self, ctx: &Ctx<'_>) {
         match self.phase {
-            Phase::Handshake(_) => {
+            Phase::Handshake(_) if self.inbuf.is_empty() && self.decoder.is_idle() => {
                 // Nothing to answer; a client that gives up is just gone.
                 self.abort("closed during the handshake");
             }
@@ -600,6 +622,13 @@ impl Connection {
                         log::warn!("{}: stream ended in the middle of a frame", self.peer);
                         self.inbuf.clear();
                         self.decoder = Decoder::with_max_payload(ctx.config.max_frame);
+                        if matches!(self.phase, Phase::Handshake(_)) {
+                            self.fail(ErrorCode::Malformed, ENDED_MID_FRAME.to_string());
+                        } else {
+                            // Complete commands before it still run first.
+                            self.ended_mid_frame = true;
+                        }
+                        progress = true;
                     }
                     break;
                 }
