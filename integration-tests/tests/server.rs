@@ -1,7 +1,7 @@
 //! The server, end to end: the real binary on 127.0.0.1, driven by a raw
 //! protocol client so every frame can be checked.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -738,6 +738,41 @@ fn running_out_of_descriptors_neither_kills_nor_spins_the_server() {
         }
         assert!(Instant::now() < deadline, "the server never recovered");
     }
+}
+
+/// Bytes that never make a frame are not activity: a header and payload
+/// trickled a byte at a time still end in the idle time-out.
+#[test]
+fn a_frame_trickled_after_the_handshake_still_times_out_as_idle() {
+    let server = start(&["--idle-timeout", "1"]);
+    let mut c = Raw::connect(server.addr());
+    c.writer.set_nodelay(true).unwrap();
+    c.reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // An Exec announcing 100 bytes, sent a byte per 200 ms read wait.
+    let mut wire = vec![0, 0, 0, 100, 0x10];
+    wire.extend_from_slice(&[0; 100]);
+    let started = Instant::now();
+    for byte in wire {
+        // Once the server has closed, writes may fail: the answer is what counts.
+        let _ = c.writer.write_all(&[byte]);
+        match c.reader.read_frame() {
+            Ok(Some(Frame::Error(e))) => {
+                assert_eq!(e.code, ErrorCode::Timeout, "{}", e.message_lossy());
+                let took = started.elapsed();
+                assert!(took >= Duration::from_millis(900), "too early: {took:?}");
+                assert!(took < Duration::from_secs(5), "too late: {took:?}");
+                return;
+            }
+            Ok(other) => panic!("expected an idle time-out, got {other:?}"),
+            Err(protocol::io::ReadError::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("reading: {e}"),
+        }
+    }
+    panic!("a trickle of bytes kept an idle connection open");
 }
 
 #[test]

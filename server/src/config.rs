@@ -25,7 +25,8 @@ pub struct Config {
     pub max_running: usize,
     /// Default per-command time limit; `None` = no limit.
     pub timeout: Option<Duration>,
-    /// Close connections with no command and no traffic for this long.
+    /// Close connections with no command and no complete frame (in legacy
+    /// mode: no bytes) from the client for this long.
     pub idle_timeout: Option<Duration>,
     /// Close connections that do not finish the handshake in this time.
     pub handshake_timeout: Duration,
@@ -214,7 +215,8 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub timeout: u64,
 
-    /// Close a connection with no command running and no traffic for this long (0 = never).
+    /// Close a connection with no command running and no complete frame from the client
+    /// for this long (0 = never). Bytes that never make a frame do not count.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub idle_timeout: u64,
 

@@ -536,7 +536,10 @@ impl Connection {
                 Ok(n) => {
                     progress = true;
                     *budget = budget.saturating_sub(n);
-                    self.last_activity = ctx.now;
+                    if self.legacy {
+                        // The seed's format has no frames: bytes are activity.
+                        self.last_activity = ctx.now;
+                    }
                     if matches!(self.phase, Phase::Draining { .. }) {
                         continue;
                     }
@@ -641,6 +644,9 @@ impl Connection {
                 }
             };
             progress = true;
+            // Only whole frames count as activity: a peer that trickles
+            // bytes which never make a frame is idle all the same.
+            self.last_activity = ctx.now;
             self.on_frame(frame, ctx);
         }
         progress
