@@ -83,6 +83,18 @@ pub fn bin(name: &str) -> Command {
     Command::new(bin_path(name))
 }
 
+/// The `client` binary pointed at `addr` (`--connect ADDR`).
+pub fn client_to(addr: impl ToString) -> Command {
+    let mut cmd = bin("client");
+    cmd.arg("--connect").arg(addr.to_string());
+    cmd
+}
+
+/// Output bytes as text, invalid UTF-8 replaced, for assertions and messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Whether `program` can be found on `PATH`; prints a clear `SKIPPED` line
 /// when it cannot, so the caller can `return` early.
 pub fn require_program(program: &str) -> bool {

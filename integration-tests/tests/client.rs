@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use integration_tests::{bin, drain, run_with_input, wait_timeout, Daemon};
+use integration_tests::{bin, client_to, drain, run_with_input, text, wait_timeout, Daemon};
 
 /// Longest any single client run may take before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(20);
@@ -18,19 +18,9 @@ fn server() -> Daemon {
     Daemon::start("server", &["--listen", "127.0.0.1:0"])
 }
 
-fn client(addr: impl ToString) -> Command {
-    let mut cmd = bin("client");
-    cmd.arg("--connect").arg(addr.to_string());
-    cmd
-}
-
 /// Runs `cmd` to completion with `input` on stdin, within [`RUN_LIMIT`].
 fn run(cmd: Command, input: &[u8]) -> Output {
     run_with_input(cmd, input, RUN_LIMIT)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn code(output: &Output) -> i32 {
@@ -52,7 +42,7 @@ fn dead_addr() -> String {
 }
 
 fn one_shot(addr: impl ToString, command: &str) -> Output {
-    let mut cmd = client(addr);
+    let mut cmd = client_to(addr);
     cmd.args(["--", command]);
     run(cmd, b"")
 }
@@ -76,7 +66,7 @@ fn command_killed_by_a_signal_exits_128_plus_the_signal() {
 fn command_over_its_time_limit_exits_124_and_is_killed() {
     let server = server();
     let started = Instant::now();
-    let mut cmd = client(server.addr());
+    let mut cmd = client_to(server.addr());
     cmd.args(["--timeout", "0.5", "--", "echo partial; sleep 30"]);
     let output = run(cmd, b"");
     assert_eq!(code(&output), 124, "stderr: {}", text(&output.stderr));
@@ -112,7 +102,7 @@ fn remote_stdout_and_stderr_stay_separate_and_byte_exact() {
 #[test]
 fn command_words_are_joined_with_spaces_like_ssh() {
     let server = server();
-    let mut cmd = client(server.addr());
+    let mut cmd = client_to(server.addr());
     cmd.args(["echo", "-n", "a", "b"]);
     let output = run(cmd, b"");
     assert_eq!(output.stdout, b"a b");
@@ -121,14 +111,14 @@ fn command_words_are_joined_with_spaces_like_ssh() {
 #[test]
 fn stdin_is_forwarded_with_its_end() {
     let server = server();
-    let mut cmd = client(server.addr());
+    let mut cmd = client_to(server.addr());
     cmd.args(["--", "wc", "-c"]);
     let output = run(cmd, b"abc");
     assert_eq!(code(&output), 0);
     assert_eq!(text(&output.stdout).trim(), "3");
 
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-    let mut cmd = client(server.addr());
+    let mut cmd = client_to(server.addr());
     cmd.args(["--", "cksum"]);
     let remote = run(cmd, &big);
     let mut local = Command::new("cksum")
@@ -149,7 +139,7 @@ fn stdin_is_forwarded_with_its_end() {
 #[test]
 fn stdin_from_dev_null_reaches_the_command_as_empty() {
     let server = server();
-    let output = client(server.addr())
+    let output = client_to(server.addr())
         .args(["--", "wc", "-c"])
         .stdin(Stdio::null())
         .output()
@@ -161,7 +151,7 @@ fn stdin_from_dev_null_reaches_the_command_as_empty() {
 #[test]
 fn dash_n_keeps_stdin_local() {
     let server = server();
-    let mut cmd = client(server.addr());
+    let mut cmd = client_to(server.addr());
     cmd.args(["-n", "--", "wc", "-c"]);
     let output = run(cmd, b"abc");
     assert_eq!(text(&output.stdout).trim(), "0");
@@ -176,7 +166,7 @@ fn ctrl_c_cancels_the_remote_command_and_the_client_reports_it() {
     // ends the shell by SIGINT, as an untrapped shell would.
     let command = "trap 'trap - INT; kill -INT $$' INT; echo started; \
                    while :; do sleep 0.1; done; echo not-cancelled";
-    let mut child = client(server.addr())
+    let mut child = client_to(server.addr())
         .args(["-n", "--", command])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -232,7 +222,7 @@ fn press_ctrl_c_until_exit(child: &mut Child) -> Option<std::process::ExitStatus
 #[test]
 fn closed_stdout_ends_the_client_quietly() {
     let server = server();
-    let mut child = client(server.addr())
+    let mut child = client_to(server.addr())
         .args(["-n", "--", "yes"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -254,7 +244,7 @@ fn closed_stdout_ends_the_client_quietly() {
 fn stdin_mode_runs_one_command_a_line_in_order_with_the_last_failure_as_status() {
     let server = server();
     let script = b"echo one\n\nexit 3\necho two >&2\n  echo three  \nfalse\necho four\n";
-    let output = run(client(server.addr()), script);
+    let output = run(client_to(server.addr()), script);
     assert_eq!(text(&output.stdout), "one\nthree\nfour\n");
     assert_eq!(text(&output.stderr), "two\n");
     assert_eq!(code(&output), 1, "the last failing command was `false`");
@@ -264,7 +254,7 @@ fn stdin_mode_runs_one_command_a_line_in_order_with_the_last_failure_as_status()
 fn stdin_mode_pipelines_many_commands_on_one_connection() {
     let server = server();
     let script: String = (0..500).map(|i| format!("echo {i}\n")).collect();
-    let output = run(client(server.addr()), script.as_bytes());
+    let output = run(client_to(server.addr()), script.as_bytes());
     assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
     let expected: String = (0..500).map(|i| format!("{i}\n")).collect();
     assert_eq!(text(&output.stdout), expected);
@@ -273,7 +263,7 @@ fn stdin_mode_pipelines_many_commands_on_one_connection() {
 #[test]
 fn stdin_mode_stops_at_bye() {
     let server = server();
-    let output = run(client(server.addr()), b"echo a\nbye\necho b\n");
+    let output = run(client_to(server.addr()), b"echo a\nbye\necho b\n");
     assert_eq!(text(&output.stdout), "a\n");
     assert_eq!(code(&output), 0);
 }
@@ -296,12 +286,12 @@ fn token_auth_succeeds_with_the_token_and_fails_clearly_without_it() {
     );
     let addr = server.addr().to_string();
 
-    let mut cmd = client(&addr);
+    let mut cmd = client_to(&addr);
     cmd.arg("--token-file").arg(&token).args(["--", "echo ok"]);
     let output = run(cmd, b"");
     assert_eq!((code(&output), text(&output.stdout)), (0, "ok\n".into()));
 
-    let mut cmd = client(&addr);
+    let mut cmd = client_to(&addr);
     cmd.arg("--token-file").arg(&wrong).args(["--", "echo ok"]);
     let output = run(cmd, b"");
     assert_eq!(code(&output), 255);
@@ -350,7 +340,7 @@ fn silent_peer_times_out_the_handshake() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let started = Instant::now();
-    let mut cmd = client(&addr);
+    let mut cmd = client_to(&addr);
     cmd.args(["--connect-timeout", "0.3", "--", "true"]);
     let output = run(cmd, b"");
     assert_eq!(code(&output), 255);
@@ -377,7 +367,7 @@ fn unanswered_syn_times_out_the_connect() {
     let addr = listener.local_addr().expect("addr").to_string();
     let _queued = TcpStream::connect(&addr).expect("first connect fills the queue");
     let started = Instant::now();
-    let mut cmd = client(&addr);
+    let mut cmd = client_to(&addr);
     cmd.args(["--connect-timeout", "0.4", "--", "true"]);
     let output = run(cmd, b"");
     let took = started.elapsed();
@@ -758,7 +748,7 @@ fn legacy_one_shot_and_stdin_mode_work_against_the_seeds_python_server() {
     let Some((_seed, addr)) = seed_server() else {
         return;
     };
-    let mut cmd = client(&addr);
+    let mut cmd = client_to(&addr);
     cmd.args(["--legacy", "--", "echo", "hi"]);
     let output = run(cmd, b"");
     assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
@@ -766,7 +756,7 @@ fn legacy_one_shot_and_stdin_mode_work_against_the_seeds_python_server() {
 
     // More than one recv(1024) of output: the length header keeps it whole
     // (the seed's "sticky packet" problem), stderr merged after stdout.
-    let mut cmd = client(&addr);
+    let mut cmd = client_to(&addr);
     cmd.arg("--legacy");
     let output = run(cmd, b"seq 1 3000\n\necho err >&2\nbye\necho never\n");
     assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
@@ -777,7 +767,7 @@ fn legacy_one_shot_and_stdin_mode_work_against_the_seeds_python_server() {
 #[test]
 fn legacy_mode_works_against_the_servers_own_legacy_mode() {
     let server = Daemon::start("server", &["--legacy", "--listen", "127.0.0.1:0"]);
-    let mut cmd = client(server.addr());
+    let mut cmd = client_to(server.addr());
     cmd.args(["--legacy", "--", "echo out; echo err >&2"]);
     let output = run(cmd, b"");
     assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
@@ -798,7 +788,7 @@ fn second_ctrl_c_within_a_second_quits_and_the_server_kills_the_command() {
         "trap '' INT; echo $$ > {}; echo started; sleep 30",
         pid_file.display()
     );
-    let mut child = client(server.addr())
+    let mut child = client_to(server.addr())
         .args(["-n", "--", &command])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -856,7 +846,7 @@ fn legacy_repl_shows_the_seeds_prompt_in_a_terminal() {
 #[test]
 fn ctrl_c_quits_even_while_stdin_forwarding_is_stuck() {
     let server = server();
-    let mut child = client(server.addr())
+    let mut child = client_to(server.addr())
         .args(["--", "echo started; sleep 30"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

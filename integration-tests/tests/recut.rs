@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use integration_tests::{bin, run_with_input, Daemon};
+use integration_tests::{client_to, run_with_input, text, Daemon};
 
 /// Largest piece the proxy writes at once.
 const MAX_PIECE: usize = 7;
@@ -93,25 +93,15 @@ fn server_behind_proxy(args: &[&str]) -> (Daemon, SocketAddr) {
     (server, proxy)
 }
 
-fn client(addr: SocketAddr) -> Command {
-    let mut cmd = bin("client");
-    cmd.arg("--connect").arg(addr.to_string());
-    cmd
-}
-
 /// Runs `cmd` to completion with `input` on stdin, within [`RUN_LIMIT`].
 fn run(cmd: Command, input: &[u8]) -> Output {
     run_with_input(cmd, input, RUN_LIMIT)
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[test]
 fn stdout_stderr_and_exit_code_survive_any_cut() {
     let (_server, proxy) = server_behind_proxy(&[]);
-    let mut cmd = client(proxy);
+    let mut cmd = client_to(proxy);
     cmd.args([
         "--",
         "printf 'out\\n'; printf 'err\\n' >&2; printf 'more\\n'; exit 3",
@@ -128,7 +118,7 @@ fn large_output_arrives_byte_exact_through_the_cuts() {
     // Every byte value, repeated: a cut inside a frame header or payload
     // that shifted a single byte would show.
     let script = "i=0; while [ $i -lt 1200 ]; do printf '%s' \"$(seq -s, 0 40)\"; i=$((i+1)); done";
-    let mut cmd = client(proxy);
+    let mut cmd = client_to(proxy);
     cmd.args(["--", script]);
     let out = run(cmd, b"");
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
@@ -143,7 +133,7 @@ fn large_output_arrives_byte_exact_through_the_cuts() {
 fn stdin_is_forwarded_whole_through_the_cuts() {
     let (_server, proxy) = server_behind_proxy(&[]);
     let input: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    let mut cmd = client(proxy);
+    let mut cmd = client_to(proxy);
     cmd.args(["--", "cksum"]);
     let out = run(cmd, &input);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
@@ -163,7 +153,7 @@ fn stdin_is_forwarded_whole_through_the_cuts() {
 fn pipelined_commands_keep_their_order_through_the_cuts() {
     let (_server, proxy) = server_behind_proxy(&[]);
     let script: String = (1..=50).map(|i| format!("echo {i}\n")).collect();
-    let out = run(client(proxy), script.as_bytes());
+    let out = run(client_to(proxy), script.as_bytes());
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let want: String = (1..=50).map(|i| format!("{i}\n")).collect();
     assert_eq!(text(&out.stdout), want);
@@ -179,13 +169,13 @@ fn token_handshake_works_through_the_cuts() {
     let token_arg = token.to_str().expect("utf-8 path");
     let (_server, proxy) = server_behind_proxy(&["--token-file", token_arg]);
 
-    let mut good = client(proxy);
+    let mut good = client_to(proxy);
     good.arg("--token-file").arg(&token).args(["--", "echo ok"]);
     let out = run(good, b"");
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "ok\n");
 
-    let mut bad = client(proxy);
+    let mut bad = client_to(proxy);
     bad.arg("--token-file").arg(&wrong).args(["--", "echo ok"]);
     let out = run(bad, b"");
     assert!(!out.status.success());

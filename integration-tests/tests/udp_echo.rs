@@ -3,7 +3,7 @@
 //! `ping` accounting through an impairing relay, and interoperation with
 //! socat in both directions.
 
-use integration_tests::{bin, bin_path, require_program, Daemon};
+use integration_tests::{bin, bin_path, require_program, text, Daemon};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Output, Stdio};
@@ -116,10 +116,6 @@ fn run(args: &[&str]) -> Output {
         .output()
         .expect("run udp-echo");
     out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 // ---- echo ---------------------------------------------------------------
