@@ -492,6 +492,7 @@ mod tests {
 
     use super::*;
 
+    #[derive(Default)]
     struct Collect {
         out: Vec<u8>,
         err: Vec<u8>,
@@ -521,11 +522,7 @@ mod tests {
     #[test]
     fn output_frames_go_to_their_own_stream_byte_for_byte() {
         let (writer, _listener) = writer();
-        let mut sink = Collect {
-            out: vec![],
-            err: vec![],
-            closed: false,
-        };
+        let mut sink = Collect::default();
         let out = handle_frame(FrameRef::Stdout(b"a\xff\0"), &writer, &mut sink);
         assert!(matches!(out, Ok(None)));
         let err = handle_frame(FrameRef::Stderr(b"oops"), &writer, &mut sink);
@@ -537,11 +534,7 @@ mod tests {
     #[test]
     fn spawn_failure_ends_the_command_but_not_the_session() {
         let (writer, _listener) = writer();
-        let mut sink = Collect {
-            out: vec![],
-            err: vec![],
-            closed: false,
-        };
+        let mut sink = Collect::default();
         let frame = Frame::Error(ErrorFrame::new(ErrorCode::SpawnFailed, "no fork"));
         let done = handle_frame((&frame).into(), &writer, &mut sink)
             .unwrap()
@@ -552,11 +545,7 @@ mod tests {
     #[test]
     fn other_server_errors_end_the_session() {
         let (writer, _listener) = writer();
-        let mut sink = Collect {
-            out: vec![],
-            err: vec![],
-            closed: false,
-        };
+        let mut sink = Collect::default();
         let frame = Frame::Error(ErrorFrame::new(ErrorCode::ShuttingDown, "bye"));
         assert!(matches!(
             handle_frame((&frame).into(), &writer, &mut sink),
@@ -570,11 +559,7 @@ mod tests {
     #[test]
     fn a_client_frame_from_the_server_is_a_protocol_error() {
         let (writer, _listener) = writer();
-        let mut sink = Collect {
-            out: vec![],
-            err: vec![],
-            closed: false,
-        };
+        let mut sink = Collect::default();
         let frame = Frame::Exec(Exec::new("rm -rf /"));
         assert!(matches!(
             handle_frame((&frame).into(), &writer, &mut sink),
@@ -585,11 +570,7 @@ mod tests {
     #[test]
     fn stdin_from_the_server_is_a_protocol_error() {
         let (writer, _listener) = writer();
-        let mut sink = Collect {
-            out: vec![],
-            err: vec![],
-            closed: false,
-        };
+        let mut sink = Collect::default();
         assert!(matches!(
             handle_frame(FrameRef::Stdin(b"x"), &writer, &mut sink),
             Err(Stop::Lost(Cause::Unexpected(FrameType::Stdin)))
@@ -601,9 +582,8 @@ mod tests {
     fn closed_stdout_stops_the_session_quietly() {
         let (writer, _listener) = writer();
         let mut sink = Collect {
-            out: vec![],
-            err: vec![],
             closed: true,
+            ..Collect::default()
         };
         let frame = Frame::Stdout(Bytes::from_static(b"y\n"));
         assert!(matches!(
