@@ -235,6 +235,28 @@ fn stdin_is_forwarded_and_its_end_passed_on() {
 }
 
 #[test]
+fn stdin_that_arrives_after_its_command_ended_is_let_go() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        stdin: true,
+        ..Exec::new("true")
+    }));
+    assert_eq!(c.collect().termination(), Termination::Code(0));
+    // The client could not know `true` would not wait for its stdin.
+    c.send(&Frame::Stdin("late".into()));
+    c.send(&Frame::StdinEof);
+    assert_eq!(c.run("echo next").stdout, b"next\n");
+    // Stdin for an Exec that never asked for it is still an error.
+    c.send(&Frame::Stdin("stray".into()));
+    let out = c.collect();
+    assert_eq!(
+        out.error.map(|(code, _)| code),
+        Some(ErrorCode::UnexpectedFrame)
+    );
+}
+
+#[test]
 fn signal_frame_cancels_the_command() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());
@@ -351,6 +373,33 @@ fn half_closed_client_still_gets_everything() {
     assert_eq!(out.stdout, b"done\n");
     assert_eq!(out.termination(), Termination::Code(0));
     assert_eq!(c.next(), None, "then a clean close");
+}
+
+#[test]
+fn a_command_started_after_a_half_close_is_killed_when_the_client_leaves() {
+    // The usual half-close comes right after the Exec, before the command
+    // starts; and a pipelined command starts after it whatever the timing.
+    // Either way only a probe can tell a half-closed client from a gone one.
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("true");
+    c.exec("echo $$; sleep 60");
+    c.writer.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(c.collect().termination(), Termination::Code(0));
+    let Some(Frame::Stdout(line)) = c.next() else {
+        panic!("expected the pid")
+    };
+    let pid: i32 = String::from_utf8_lossy(&line).trim().parse().unwrap();
+    assert!(process_exists(pid));
+    drop(c);
+    let closed = Instant::now();
+    while process_exists(pid) {
+        assert!(
+            closed.elapsed() < Duration::from_secs(10),
+            "pid {pid} outlived its half-closed client"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -570,6 +619,24 @@ fn connection_limit_answers_with_an_error() {
 }
 
 #[test]
+fn clients_being_turned_away_do_not_count_toward_the_limit() {
+    let server = start(&["--max-connections", "1"]);
+    let mut first = Raw::connect(server.addr());
+    // Refused, and slow to hang up: its socket stays open for a while.
+    let mut refused = Raw::connect_plain(server.addr());
+    assert!(
+        matches!(refused.next(), Some(Frame::Error(e)) if e.code == ErrorCode::TooManyConnections)
+    );
+    // The only client served leaves; its end of file tells us the server
+    // has let it go.
+    first.writer.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(first.next(), None);
+    let mut next = Raw::connect(server.addr());
+    assert_eq!(next.run("echo served").stdout, b"served\n");
+    drop(refused);
+}
+
+#[test]
 fn commands_past_max_running_wait_their_turn() {
     let server = start(&["--max-running", "1"]);
     let addr = server.addr();
@@ -606,6 +673,27 @@ fn sigterm_lets_the_running_command_finish_then_exits_zero() {
     assert_eq!(out.termination(), Termination::Code(0));
     let status = server.wait_timeout(LIMIT).expect("server exits");
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigterm_answers_the_running_command_before_refusing_the_queued_one() {
+    let mut server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let mut batch = bytes::BytesMut::new();
+    for command in ["echo go; sleep 0.5; echo finished", "echo never"] {
+        Frame::Exec(Exec::new(command)).encode(&mut batch).unwrap();
+    }
+    c.writer.write_all(&batch).unwrap();
+    assert_eq!(c.next(), Some(Frame::Stdout("go\n".into())));
+    server.signal(libc::SIGTERM);
+    // The running command's output and exit come first, whole...
+    let out = c.collect();
+    assert_eq!(out.stdout, b"finished\n");
+    assert_eq!(out.termination(), Termination::Code(0));
+    // ...then one error answers the command that will not run, and the end.
+    assert!(matches!(c.next(), Some(Frame::Error(e)) if e.code == ErrorCode::ShuttingDown));
+    assert_eq!(c.next(), None);
+    assert_eq!(server.wait_timeout(LIMIT).and_then(|s| s.code()), Some(0));
 }
 
 #[test]

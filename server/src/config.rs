@@ -198,11 +198,13 @@ pub struct Cli {
     pub listen: Vec<SocketAddr>,
 
     /// File holding the shared token clients must prove they know (HMAC-SHA256 challenge;
-    /// the token never crosses the wire). Trailing whitespace is ignored.
+    /// the token never crosses the wire). Trailing whitespace is ignored. Default: none, so no
+    /// authentication, and only loopback addresses unless --allow-unauthenticated.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 
-    /// Connections served at once; a client past this gets an error and is closed.
+    /// Connections served at once; a client past this gets an error and is closed (clients
+    /// being turned away do not count).
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
 

@@ -125,6 +125,8 @@ enum Phase {
 
 /// A command received from the client, queued or running.
 struct Cmd {
+    /// Which `Exec` of the connection this is, counting from 1.
+    seq: u64,
     exec: Exec,
     stdin: BytesMut,
     stdin_eof: bool,
@@ -136,9 +138,10 @@ struct Cmd {
 }
 
 impl Cmd {
-    fn new(exec: Exec) -> Cmd {
+    fn new(seq: u64, exec: Exec) -> Cmd {
         let stdin_eof = !exec.stdin;
         Cmd {
+            seq,
             exec,
             stdin: BytesMut::new(),
             stdin_eof,
@@ -164,11 +167,21 @@ pub struct Connection {
     sock_writable: bool,
     read_closed: bool,
     peer_gone: bool,
+    /// Turned away at the connection limit: only its `Error` is left to
+    /// send, and it does not count toward the limit.
+    refused: bool,
     /// The client's stream ended in the middle of a frame: once everything
     /// before it is answered, it gets an `Error` before the close.
     ended_mid_frame: bool,
     paused: bool,
     cmds: VecDeque<Cmd>,
+    /// How many `Exec`s have arrived: the sequence number of the latest,
+    /// which `Stdin`, `StdinEof` and `Signal` frames refer to.
+    execs: u64,
+    /// Whether the latest `Exec` asked for stdin and its `StdinEof` has
+    /// not come yet: its `Stdin` frames are still expected, whether or not
+    /// the command is still there to take them.
+    stdin_expected: bool,
     last_activity: Instant,
     handshake_deadline: Instant,
     probe_at: Option<Instant>,
@@ -208,9 +221,12 @@ impl Connection {
             sock_writable: true,
             read_closed: false,
             peer_gone: false,
+            refused: false,
             ended_mid_frame: false,
             paused: false,
             cmds: VecDeque::new(),
+            execs: 0,
+            stdin_expected: false,
             last_activity: now,
             handshake_deadline: now + config.handshake_timeout,
             probe_at: None,
@@ -228,6 +244,11 @@ impl Connection {
     /// Whether the client is still connected (not just awaiting a reap).
     pub fn is_connected(&self) -> bool {
         self.socket.is_some()
+    }
+
+    /// Whether it was turned away at the connection limit.
+    pub fn is_refused(&self) -> bool {
+        self.refused
     }
 
     /// Records what an event says is ready.
@@ -353,24 +374,23 @@ impl Connection {
 
     /// Refuses the connection: the server is at its connection limit.
     pub fn refuse(&mut self, limit: usize) {
+        self.refused = true;
         self.fail(
             ErrorCode::TooManyConnections,
             format!("server busy: at its limit of {limit} connections"),
         );
     }
 
-    /// Begins a graceful shutdown: nothing new is read; queued commands that
-    /// have not started are refused.
+    /// Begins a graceful shutdown: nothing new is read, and queued commands
+    /// that have not started are dropped. The running one goes on; after
+    /// its output and `Exit`, one `ShuttingDown` error answers whatever the
+    /// client sent after it, and the connection closes (see
+    /// `check_closed`). An error sent at once would overtake that output,
+    /// and a client stops at the first `Error`.
     pub fn begin_shutdown(&mut self) {
         self.read_closed = true;
         let keep = usize::from(self.cmds.front().is_some_and(|c| c.job.is_some()));
-        let refused = self.cmds.len().saturating_sub(keep);
         self.cmds.truncate(keep);
-        if !self.legacy {
-            for _ in 0..refused {
-                self.push_error(ErrorCode::ShuttingDown, "server shutting down");
-            }
-        }
     }
 
     /// Ends the grace period: kills the running command's process group.
@@ -569,9 +589,10 @@ impl Connection {
                 if self.legacy {
                     self.legacy_take();
                 }
-                if let Some(tail) = self.cmds.back_mut() {
-                    // The end of the stream is the end of any open stdin.
-                    tail.stdin_eof = true;
+                // The end of the stream is the end of any open stdin.
+                self.stdin_expected = false;
+                if let Some(latest) = self.latest() {
+                    latest.stdin_eof = true;
                 }
                 if self.cmds.front().is_some_and(|c| c.job.is_some()) {
                     // Half-closed, or gone? A probe tells.
@@ -608,7 +629,8 @@ impl Connection {
             return;
         }
         let exec = Exec::new(bytes::Bytes::copy_from_slice(request));
-        self.cmds.push_back(Cmd::new(exec));
+        self.execs += 1;
+        self.cmds.push_back(Cmd::new(self.execs, exec));
     }
 
     fn process_input(&mut self, ctx: &mut Ctx<'_>) -> bool {
@@ -678,20 +700,34 @@ impl Connection {
         }
         match frame {
             Frame::Exec(exec) => {
-                if ctx.shutting_down {
-                    self.push_error(ErrorCode::ShuttingDown, "server shutting down");
-                } else {
-                    self.cmds.push_back(Cmd::new(exec));
+                self.execs += 1;
+                self.stdin_expected = exec.stdin;
+                // Already received, but too late to run: the `ShuttingDown`
+                // error that ends the connection answers it.
+                if !ctx.shutting_down {
+                    self.cmds.push_back(Cmd::new(self.execs, exec));
                 }
             }
-            Frame::Stdin(data) => match self.cmds.back_mut() {
-                Some(tail) if !tail.stdin_eof => tail.stdin.extend_from_slice(&data),
-                _ => self.protocol_error("Stdin frame with no command reading stdin"),
-            },
-            Frame::StdinEof => match self.cmds.back_mut() {
-                Some(tail) if !tail.stdin_eof => tail.stdin_eof = true,
-                _ => self.protocol_error("StdinEof frame with no command reading stdin"),
-            },
+            // Stdin for a command that has already ended (or was dropped at
+            // shutdown) is let go: the client cannot know it came too late.
+            Frame::Stdin(data) if self.stdin_expected => {
+                if let Some(latest) = self.latest() {
+                    latest.stdin.extend_from_slice(&data);
+                }
+            }
+            Frame::StdinEof if self.stdin_expected => {
+                self.stdin_expected = false;
+                if let Some(latest) = self.latest() {
+                    latest.stdin_eof = true;
+                }
+            }
+            Frame::Stdin(_) | Frame::StdinEof => {
+                let what = format!(
+                    "{:?} frame, but the latest Exec takes no stdin or already ended it",
+                    frame.frame_type()
+                );
+                self.protocol_error(&what);
+            }
             Frame::Signal(signal) => self.deliver_signal(signal.signal),
             Frame::Ping(token) => self.push_frame(&Frame::Pong(token)),
             Frame::Pong(_) => {}
@@ -706,20 +742,24 @@ impl Connection {
         }
     }
 
+    /// The latest `Exec`'s command, if it is still queued or running.
+    fn latest(&mut self) -> Option<&mut Cmd> {
+        self.cmds.back_mut().filter(|c| c.seq == self.execs)
+    }
+
     fn deliver_signal(&mut self, signal: u8) {
-        let valid = (1..=64).contains(&signal);
-        let Some(tail) = self.cmds.back_mut() else {
-            // The command already finished: a late cancel has nothing to do.
-            return;
-        };
-        if !valid {
+        if !(1..=64).contains(&signal) {
             self.protocol_error("signal number out of range 1-64");
             return;
         }
-        match &tail.job {
+        let Some(latest) = self.latest() else {
+            // The command already finished: a late cancel has nothing to do.
+            return;
+        };
+        match &latest.job {
             Some(job) if job.status.is_none() => job.kill(i32::from(signal)),
             Some(_) => {}
-            None => tail.cancelled = Some(signal),
+            None => latest.cancelled = Some(signal),
         }
     }
 
@@ -805,6 +845,13 @@ impl Connection {
                     .map(|limit| ctx.now + limit);
                 ctx.shared.running += 1;
                 cmd.job = Some(job);
+                if self.read_closed {
+                    // Started after the client half-closed (a pipelined
+                    // command, or one sent just before the shutdown of its
+                    // sending side): only a probe can tell whether the
+                    // client is still there to be killed for.
+                    self.probe_at = Some(ctx.now);
+                }
                 true
             }
             Err(e) => {

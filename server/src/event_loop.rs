@@ -26,6 +26,11 @@ const EVENTS_CAPACITY: usize = 1024;
 const SCRATCH_LEN: usize = 64 * 1024;
 const _: () = assert!(SCRATCH_LEN >= SOCKET_READ_CHUNK && SCRATCH_LEN >= OUTPUT_CHUNK);
 
+/// At most this many connections refused at the connection limit are kept
+/// open, each until its `Error` is read (a second at most); more are closed
+/// at once, unanswered.
+const REFUSING_MAX: usize = 128;
+
 /// After an accept error such as EMFILE, wait this long before accepting
 /// again, instead of spinning on a listener that stays ready.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -233,14 +238,26 @@ impl Server {
         now: Instant,
         touched: &mut Vec<u64>,
     ) {
-        let connected = self.conns.values().filter(|c| c.is_connected()).count();
-        let over_limit = connected >= self.config.max_connections;
+        // Connections being turned away hold a socket for a second at
+        // most but serve no one: they do not count toward the limit, and
+        // have a bound of their own.
+        let (mut served, mut refusing) = (0, 0);
+        for conn in self.conns.values().filter(|c| c.is_connected()) {
+            if conn.is_refused() {
+                refusing += 1;
+            } else {
+                served += 1;
+            }
+        }
+        let over_limit = served >= self.config.max_connections;
         if over_limit {
             log::warn!(
                 "{peer}: refused, at the limit of {} connections",
                 self.config.max_connections
             );
-            if self.config.legacy {
+            // The seed's format has no error to send; and past
+            // `REFUSING_MAX` a flood gets a plain close, not an answer.
+            if self.config.legacy || refusing >= REFUSING_MAX {
                 return;
             }
         }

@@ -66,14 +66,16 @@
 //!   cannot tell "half-closed" from "gone", a `Ping` probe is sent every 2 s
 //!   while its command runs, and a reset in answer means gone.
 //! * **Limits.** Past `--max-connections`, a client gets an `Error` frame
-//!   and is closed. Past `--max-running` (server-wide), commands **wait**
+//!   and is closed; while it is being closed it does not count toward the
+//!   limit (at most 128 such are held; more are closed unanswered). Past `--max-running` (server-wide), commands **wait**
 //!   in arrival order rather than fail: a queue is what a pipelining client
 //!   wants, and the connection limit already bounds the queue. Accept
 //!   errors such as EMFILE pause accepting for 100 ms rather than spin.
-//! * **Graceful shutdown** on SIGINT/SIGTERM: stop accepting, refuse queued
+//! * **Graceful shutdown** on SIGINT/SIGTERM: stop accepting, drop queued
 //!   commands, let running ones finish within `--shutdown-grace`, then
-//!   SIGKILL their groups, deliver their `Exit`, tell every client, exit 0.
-//!   A second signal skips the grace.
+//!   SIGKILL their groups, deliver their output and `Exit`, and only then
+//!   tell every client with one `ShuttingDown` error, exit 0. A second
+//!   signal skips the grace.
 //!
 //! Dependencies: `mio` (the event loop), `libc` (pidfd, process groups,
 //! rlimits), `signal-hook` + `signal-hook-mio` (SIGINT/SIGTERM as a
