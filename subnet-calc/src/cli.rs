@@ -10,8 +10,10 @@
 //! and handed to the writer in chunks of [`FLUSH_AT`] bytes; a closed pipe on
 //! stdout (`subnet-calc ... | head`) ends the run quietly with success.
 //!
-//! Bounds: a subcommand that would print more than `--limit` lines fails
-//! before printing anything; a batch line longer than [`MAX_LINE`] bytes is
+//! Bounds: `split` or `vlsm` asked for more than `--limit` lines fails
+//! before printing anything (the other subcommands print at most a few
+//! hundred lines per input: a range or an exclusion is at most two CIDRs per
+//! bit of address, an aggregate no more than its inputs); a batch line longer than [`MAX_LINE`] bytes is
 //! rejected (and skipped) without being buffered whole.
 
 use std::io::{self, BufRead, Write};
@@ -67,7 +69,9 @@ pub struct Cli {
 /// Options accepted everywhere.
 #[derive(Debug, Clone, Args)]
 pub struct Options {
-    /// Print JSON: one object per input (an array for several or for stdin).
+    /// Print JSON. The report: one object per input (an array for several
+    /// inputs or for stdin); subcommands: an array of CIDRs (vlsm and
+    /// contains: one object).
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -79,7 +83,8 @@ pub struct Options {
     #[arg(long, global = true)]
     pub loose: bool,
 
-    /// Refuse to print more than N lines from a subcommand.
+    /// Refuse to print more than N lines from split or vlsm, before printing
+    /// any (the other subcommands print at most a few hundred per input).
     #[arg(long, global = true, value_name = "N", default_value_t = 65_536)]
     pub limit: u64,
 
@@ -113,16 +118,12 @@ pub enum Color {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Split NET into equal subnets, in address order.
+    #[command(group(clap::ArgGroup::new("size").required(true).args(["prefix", "count"])))]
     Split {
         /// The network to split.
         net: String,
         /// Length of the subnets.
-        #[arg(
-            long,
-            value_name = "N",
-            required_unless_present = "count",
-            conflicts_with = "count"
-        )]
+        #[arg(long, value_name = "N")]
         prefix: Option<u8>,
         /// At least K subnets (rounded up to a power of two, so that they
         /// cover NET exactly).
@@ -588,11 +589,12 @@ fn split_prefix_for_count(parent: IpNet, count: u128) -> Result<u8, Error> {
         // 1..=128: fits.
         k => (128 - (k - 1).leading_zeros()) as u8,
     };
-    let p = parent.prefix_len() + bits; // <= 128 + 128: fits in u8
-    if p > parent.max_prefix_len() {
-        return Err(Error::SplitCount { net: parent, count });
+    // Up to 128 + 128, past u8: add in u16.
+    let p = u16::from(parent.prefix_len()) + u16::from(bits);
+    match u8::try_from(p) {
+        Ok(p) if p <= parent.max_prefix_len() => Ok(p),
+        _ => Err(Error::SplitCount { net: parent, count }),
     }
-    Ok(p)
 }
 
 /// Host bits needed for `hosts` usable hosts in a family of `width` bits.
@@ -1162,5 +1164,10 @@ mod tests {
         assert_eq!(split_prefix_for_count(n, 256).unwrap(), 32);
         assert!(split_prefix_for_count(n, 257).is_err());
         assert!(split_prefix_for_count(n, 0).is_err());
+        // 2^127 + 1 subnets need 128 more bits: past a u8 on a /128.
+        let host: IpNet = "::/128".parse().unwrap();
+        assert!(split_prefix_for_count(host, (1 << 127) + 1).is_err());
+        let all: IpNet = "::/0".parse().unwrap();
+        assert_eq!(split_prefix_for_count(all, (1 << 127) + 1).unwrap(), 128);
     }
 }
