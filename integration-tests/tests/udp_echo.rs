@@ -268,6 +268,62 @@ fn rate_limit_caps_one_source_at_its_burst() {
 }
 
 #[test]
+fn first_rate_limit_drop_is_logged_once_naming_the_flag() {
+    let mut cmd = bin("udp-echo");
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--rate-limit",
+        "1",
+        "--burst",
+        "1",
+    ])
+    .env_remove("RUST_LOG");
+    let d = Daemon::spawn(cmd, 1);
+    let c = client_for(d.addr());
+    for i in 0..3u8 {
+        c.send(&[i]).unwrap();
+    }
+    // The counters line comes after anything logged while judging the
+    // three datagrams, so once it shows them all, the log is complete.
+    let k = counters_when(&d, |k| k.get("received") == 3);
+    assert_eq!(k.get("dropped_rate_limited"), 2);
+    let err = d.stderr_text();
+    assert_eq!(
+        err.matches("--rate-limit 0").count(),
+        1,
+        "one warning for two drops:\n{err}"
+    );
+    assert!(err.contains("--rate-limit PPS"), "{err}");
+}
+
+#[test]
+fn flood_and_serve_help_say_capacity_needs_rate_limit_0() {
+    for sub in ["flood", "serve"] {
+        let out = run(&[sub, "--help"]);
+        assert!(out.status.success());
+        // clap wraps the text to the terminal: compare it unwrapped.
+        let help = text(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(help.contains("serve --rate-limit 0"), "{sub}:\n{help}");
+    }
+}
+
+#[test]
+fn serve_listen_accepts_a_host_name() {
+    let d = serve_at("localhost:0");
+    assert!(d.addr().ip().is_loopback(), "{}", d.addr());
+    assert_eq!(echo(&client_for(d.addr()), b"by name"), b"by name");
+}
+
+fn serve_at(listen: &str) -> Daemon {
+    Daemon::start("udp-echo", &["serve", "--listen", listen])
+}
+
+#[test]
 fn sigint_prints_counters_and_exits_zero() {
     let mut d = serve(&[]);
     assert_eq!(echo(&client_for(d.addr()), b"x"), b"x");
@@ -345,6 +401,43 @@ fn bad_arguments_exit_2_with_a_reason() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+#[test]
+fn zero_ping_count_and_zero_send_timeout_exit_2_like_ping_w_0() {
+    for args in [
+        &["ping", "127.0.0.1:9", "-W", "0"][..],
+        &["ping", "127.0.0.1:9", "-c", "0"],
+        &["send", "127.0.0.1:9", "hi", "--timeout", "0"],
+    ] {
+        let out = run(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let flag = if args.contains(&"-c") {
+            "--count"
+        } else {
+            "--timeout"
+        };
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn unresolvable_host_name_exits_1_as_a_network_failure() {
+    // A 64-byte label is longer than DNS allows, so the resolver says no
+    // without sending a query: the test stays on this machine.
+    let host = format!("{}.invalid:7", "a".repeat(64));
+    for args in [
+        &["send", &host, "hi"][..],
+        &["ping", &host, "-c", "1"],
+        &["serve", "--listen", &host],
+    ] {
+        let out = run(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("cannot resolve"), "{args:?}: {err}");
+    }
+}
+
 // ---- ping -------------------------------------------------------------------
 
 #[test]
@@ -371,6 +464,7 @@ fn ping_json_is_the_only_stdout_and_has_every_figure() {
     assert_eq!(json_number(&doc, "loss_percent"), 0.0);
     assert_eq!(json_number(&doc, "duplicates"), 0.0);
     assert_eq!(json_number(&doc, "reordered"), 0.0);
+    assert_eq!(json_number(&doc, "corrupted"), 0.0, "always present");
     let min = json_number(&doc, "min");
     let max = json_number(&doc, "max");
     for k in ["avg", "p50", "p90", "p99", "p999"] {
@@ -674,4 +768,38 @@ fn ping_measures_a_socat_pipe_echo_server() {
     assert_eq!(json_number(&doc, "sent"), 10.0, "{doc}");
     assert_eq!(json_number(&doc, "received"), 10.0, "{doc}");
     assert!(json_number(&doc, "p50") > 0.0);
+}
+
+/// Regression: socat's PIPE echo cuts datagrams at 8192 bytes, and `ping -s
+/// 10000` reported 0% loss with no sign of it but "8192 bytes from".
+#[test]
+fn ping_flags_replies_socat_cuts_at_8192_bytes_as_corrupted() {
+    if !require_program("socat") {
+        return;
+    }
+    let socat = SocatEcho::start();
+    let addr = socat.addr.to_string();
+    let out = run(&["ping", &addr, "-c", "3", "-s", "10000", "-i", "0"]);
+    let t = text(&out.stdout);
+    assert!(out.status.success(), "{t}{}", text(&out.stderr));
+    assert_eq!(
+        t.lines()
+            .filter(|l| l.starts_with("8192 bytes from")
+                && l.ends_with("(truncated: 8192 of 10000 bytes)"))
+            .count(),
+        3,
+        "{t}"
+    );
+    assert!(
+        t.contains("3 sent, 3 received, 0 lost (0.0% loss)") && t.contains(", 3 corrupted"),
+        "{t}"
+    );
+    // socat's UDP-LISTEN serves its first peer only: a fresh one for the
+    // second run (a new source port).
+    let socat = SocatEcho::start();
+    let addr = socat.addr.to_string();
+    let out = run(&["ping", &addr, "-c", "3", "-s", "10000", "-i", "0", "--json"]);
+    let doc = text(&out.stdout);
+    assert_eq!(json_number(&doc, "corrupted"), 3.0, "{doc}");
+    assert_eq!(json_number(&doc, "received"), 3.0, "{doc}");
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
     name = "udp-echo",
     version,
     about,
-    after_help = "Exit status: 0 success; 1 time-out, refused, no reply at all or I/O error; 2 bad usage."
+    after_help = "Exit status: 0 success; 1 time-out, refused, no reply at all, host name not resolved or I/O error; 2 bad usage."
 )]
 pub struct Cli {
     /// What to do.
@@ -40,7 +40,10 @@ pub struct Cli {
 pub enum Command {
     /// Echo datagrams back to their sender (RFC 862).
     #[command(
-        after_help = "Prints `listening on ADDR` on stderr once bound; counters on stderr on SIGUSR1 and at exit (SIGINT/SIGTERM)."
+        after_help = "Prints `listening on ADDR` on stderr once bound; counters on stderr on SIGUSR1 and at exit (SIGINT/SIGTERM).\n\n\
+                      Measuring capacity (`flood --rate max`, long `ping -i 0` runs) needs `serve --rate-limit 0`: \
+                      otherwise the per-source rate limit is what gets measured. The first datagram dropped for the \
+                      limit is logged (warn) once; `dropped_rate_limited` counts them all."
     )]
     Serve(ServeArgs),
     /// Send one datagram and print the reply.
@@ -48,15 +51,22 @@ pub enum Command {
     /// Measure round-trip time and loss against an echo server.
     Ping(PingArgs),
     /// Offer datagrams at a rate and count the echoes.
+    #[command(
+        after_help = "Against `udp-echo serve`, measure echo capacity with the server started as \
+                      `udp-echo serve --rate-limit 0`: its default per-source rate limit drops the excess, \
+                      and `--rate max` would measure that limit instead."
+    )]
     Flood(FloodArgs),
 }
 
 /// `serve` arguments.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on; repeat for several (IPv4 and IPv6) [default: 127.0.0.1:8002]
+    /// Address to listen on, `HOST:PORT` (a name binds the first address it
+    /// resolves to, as `send`/`ping` use); repeat for several (IPv4 and IPv6)
+    /// [default: 127.0.0.1:8002]
     #[arg(long, value_name = "ADDR")]
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<String>,
     /// Reply with the message, `-` and the sender's address (the seed's
     /// behaviour); such replies are larger and cost more tokens.
     #[arg(long)]
@@ -64,7 +74,8 @@ pub struct ServeArgs {
     /// Also answer source ports 0-1023 (off: echo/chargen loops, CVE-1999-0103).
     #[arg(long)]
     pub allow_low_ports: bool,
-    /// Echoes per second per source address; 0 turns the limit off.
+    /// Echoes per second per source address; 0 turns the limit off (needed to
+    /// measure capacity: `flood --rate max`, long `ping -i 0` runs).
     #[arg(long, value_name = "PPS", default_value_t = limiter::DEFAULT_RATE)]
     pub rate_limit: u64,
     /// Token bucket size per source address.
@@ -91,7 +102,7 @@ pub struct SendArgs {
     pub addr: String,
     /// The message, sent as its UTF-8 bytes.
     pub message: String,
-    /// Milliseconds to wait for the reply.
+    /// Milliseconds to wait for the reply (at least 1).
     #[arg(long, value_name = "MS", default_value_t = client::DEFAULT_TIMEOUT_MS)]
     pub timeout: u64,
 }
@@ -162,20 +173,45 @@ fn parse_rate(s: &str) -> Result<Rate, String> {
 
 /// Resolves `HOST:PORT` (or a literal address) to the first address found.
 ///
+/// Text that is not `HOST:PORT` at all (no port, a port out of range, no
+/// host) is bad usage ([`Error::Usage`], exit 2); a well-formed name the
+/// resolver cannot turn into an address is [`Error::Resolve`] (exit 1): it
+/// is the network (DNS) saying no, and the same name may resolve later.
+///
 /// ```
-/// assert_eq!(udp_echo::cli::resolve("[::1]:7")?, "[::1]:7".parse().unwrap());
-/// assert!(udp_echo::cli::resolve("no-port-here").is_err());
+/// use udp_echo::{cli::resolve, Error};
+/// assert_eq!(resolve("[::1]:7")?, "[::1]:7".parse().unwrap());
+/// assert!(matches!(resolve("no-port-here"), Err(Error::Usage(_))));
+/// assert!(matches!(resolve("localhost:99999"), Err(Error::Usage(_))));
 /// # Ok::<(), udp_echo::Error>(())
 /// ```
 pub fn resolve(addr: &str) -> Result<SocketAddr, Error> {
     if let Ok(a) = addr.parse() {
         return Ok(a);
     }
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| Error::Usage(format!("`{addr}` is not HOST:PORT")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| Error::Usage(format!("`{addr}`: `{port}` is not a port number (0-65535)")))?;
+    // `[v6-literal]` that did not parse above (e.g. a scope name): let the
+    // resolver try it without the brackets.
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(Error::Usage(format!(
+            "`{addr}` has no host before the port"
+        )));
+    }
     let resolve_err = |reason: String| Error::Resolve {
         addr: addr.to_owned(),
         reason,
     };
-    addr.to_socket_addrs()
+    (host, port)
+        .to_socket_addrs()
         .map_err(|e| resolve_err(e.to_string()))?
         .next()
         .ok_or_else(|| resolve_err("no address found".into()))
@@ -290,6 +326,9 @@ fn serve(a: ServeArgs) -> Result<u8, Error> {
             defaults.listen
         } else {
             a.listen
+                .iter()
+                .map(|l| resolve(l))
+                .collect::<Result<_, _>>()?
         },
         annotate: a.annotate,
         allow_low_ports: a.allow_low_ports,
@@ -384,5 +423,29 @@ mod tests {
         ])
         .is_ok());
         assert!(Cli::try_parse_from(["udp-echo", "send", "x:1", "hi", "--timeout", "10"]).is_ok());
+    }
+
+    #[test]
+    fn malformed_address_is_usage_but_unresolvable_name_is_a_network_failure() {
+        for bad in ["no-port-here", "host:port", "host:70000", ":7", "[]:7"] {
+            let e = resolve(bad).unwrap_err();
+            assert_eq!(e.exit_code(), crate::EXIT_USAGE, "{bad}: {e}");
+        }
+        // What the resolver says no to is exit 1, like any network failure.
+        let e = Error::Resolve {
+            addr: "nosuchhost.invalid:7".into(),
+            reason: "Name or service not known".into(),
+        };
+        assert_eq!(e.exit_code(), crate::EXIT_FAILURE);
+    }
+
+    #[test]
+    fn serve_listen_takes_host_names() {
+        let c = Cli::try_parse_from(["udp-echo", "serve", "--listen", "localhost:0"]).unwrap();
+        let Command::Serve(s) = c.command else {
+            panic!("not serve")
+        };
+        assert_eq!(s.listen, ["localhost:0"]);
+        assert!(resolve(&s.listen[0]).unwrap().ip().is_loopback());
     }
 }

@@ -33,6 +33,7 @@ pub fn connect(target: SocketAddr) -> Result<UdpSocket, Error> {
 }
 
 /// Sends `message` to `target` as one datagram and returns the reply.
+/// A zero `timeout` is bad usage, as for `ping`: it could only time out.
 ///
 /// ```
 /// # let server = std::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -44,6 +45,9 @@ pub fn connect(target: SocketAddr) -> Result<UdpSocket, Error> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn send(target: SocketAddr, message: &[u8], timeout: Duration) -> Result<Vec<u8>, Error> {
+    if timeout.is_zero() {
+        return Err(Error::Usage("--timeout must be at least 1 ms".into()));
+    }
     let max = crate::sys::max_payload(&target);
     if message.len() > max {
         return Err(Error::TooLarge {
@@ -52,7 +56,7 @@ pub fn send(target: SocketAddr, message: &[u8], timeout: Duration) -> Result<Vec
         });
     }
     let sock = connect(target)?;
-    sock.set_read_timeout(Some(timeout.max(Duration::from_micros(1))))
+    sock.set_read_timeout(Some(timeout))
         .map_err(|e| Error::io("set time-out", e))?;
     let io_err = |e: io::Error| match e.kind() {
         io::ErrorKind::ConnectionRefused => Error::Refused { addr: target },
@@ -109,6 +113,15 @@ mod tests {
         };
         let r = send(addr, b"x", Duration::from_secs(5));
         assert!(matches!(r, Err(Error::Refused { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn zero_timeout_is_a_usage_error_before_sending() {
+        let r = send("127.0.0.1:9".parse().unwrap(), b"x", Duration::ZERO);
+        assert!(
+            matches!(&r, Err(Error::Usage(m)) if m.contains("--timeout")),
+            "{r:?}"
+        );
     }
 
     #[test]

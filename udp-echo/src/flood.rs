@@ -270,11 +270,12 @@ pub fn flood(cfg: &FloodConfig, stop: &AtomicBool) -> Result<FloodReport, Error>
     })
 }
 
-/// The human report.
+/// The human report. The loss has two decimals unless that would show a
+/// partial loss as 0.00% or 100.00% ([`crate::stats::format_percent`]).
 pub fn render_report(r: &FloodReport) -> String {
     format!(
         "--- {} udp-echo flood: {} B datagrams for {:.2} s ---\n\
-         offered {} ({:.0} pps), echoed {} ({:.0} pps), {:.2}% loss, {} duplicates, {} refused\n",
+         offered {} ({:.0} pps), echoed {} ({:.0} pps), {}% loss, {} duplicates, {} refused\n",
         r.target,
         r.size,
         r.duration_s,
@@ -282,7 +283,7 @@ pub fn render_report(r: &FloodReport) -> String {
         r.sent_pps,
         r.received,
         r.echoed_pps,
-        r.loss_percent,
+        crate::stats::format_percent(r.loss_percent, 2),
         r.duplicates,
         r.refused
     )
@@ -324,6 +325,32 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+
+    /// Regression: one echo missing out of 1,000,000 was printed as "0.00% loss".
+    #[test]
+    fn report_text_never_shows_a_real_loss_as_zero_percent() {
+        let r = FloodReport {
+            target: "127.0.0.1:9".parse().unwrap(),
+            size: 64,
+            rate: None,
+            duration_s: 3.0,
+            sent: 1_000_000,
+            received: 999_999,
+            duplicates: 0,
+            refused: 0,
+            sent_pps: 333_333.0,
+            echoed_pps: 333_333.0,
+            loss_percent: 100.0 / 1_000_000.0,
+        };
+        let text = render_report(&r);
+        assert!(text.contains(", 0.0001% loss,"), "{text}");
+        let none = render_report(&FloodReport {
+            received: 1_000_000,
+            loss_percent: 0.0,
+            ..r
+        });
+        assert!(none.contains(", 0.00% loss,"), "{none}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! | --- | --- | --- |
 //! | `serve` | [`server`] | echo per RFC 862; low-port drop, per-source token bucket, counters on SIGUSR1 and at exit; `--annotate` for the seed's reply |
 //! | `send` | [`client`] | one datagram, print the reply; time-out and "refused" are errors |
-//! | `ping` | [`ping`] | full RTT percentiles, loss, duplicates, reordering, late replies; `--json` |
+//! | `ping` | [`ping`] | full RTT percentiles, loss, duplicates, reordering, late and corrupted replies; `--json` |
 //! | `flood` | [`flood`] | offered and echoed packets per second, loss; `--json` |
 //!
 //! ```
@@ -49,7 +49,9 @@
 //!   burst, tracked sources, time-outs, flood duration; each is a constant
 //!   with a flag to change it.
 //! * **Exit codes** (see [`Error::exit_code`]): 0 success; 1 the network
-//!   said no (time-out, refused, no reply at all, I/O error); 2 bad usage.
+//!   said no (time-out, refused, no reply at all, a host name that does not
+//!   resolve, I/O error); 2 bad usage (including an address that is not
+//!   `HOST:PORT` at all).
 //!
 //! # Dependencies, and why
 //!
@@ -83,7 +85,8 @@ use std::net::SocketAddr;
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: the network said no (time-out, refused, no replies, I/O).
+/// Exit code: the network said no (time-out, refused, no replies, name
+/// not resolved, I/O).
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code: bad arguments.
 pub const EXIT_USAGE: u8 = 2;
@@ -94,7 +97,10 @@ pub enum Error {
     /// Arguments that make no sense together or exceed a bound.
     #[error("{0}")]
     Usage(String),
-    /// A host name that does not resolve, or resolves to nothing.
+    /// A host name that does not resolve, or resolves to nothing. A network
+    /// failure (exit 1), not bad usage: the name is well formed, DNS or
+    /// `/etc/hosts` said no, and may say yes later. Text that is not
+    /// `HOST:PORT` at all is [`Error::Usage`].
     #[error("cannot resolve {addr:?}: {reason}")]
     Resolve {
         /// What was given.
@@ -166,16 +172,19 @@ impl Error {
         }
     }
 
-    /// The process exit code for this error: [`EXIT_USAGE`] for bad input,
-    /// [`EXIT_FAILURE`] otherwise.
+    /// The process exit code for this error: [`EXIT_USAGE`] for bad input
+    /// (arguments, a message too large), [`EXIT_FAILURE`] for everything the
+    /// network or the system said no to, name resolution included.
     ///
     /// ```
-    /// use udp_echo::{Error, EXIT_USAGE};
+    /// use udp_echo::{Error, EXIT_FAILURE, EXIT_USAGE};
     /// assert_eq!(Error::Usage("bad".into()).exit_code(), EXIT_USAGE);
+    /// let e = Error::Resolve { addr: "nosuchhost.invalid:7".into(), reason: "not known".into() };
+    /// assert_eq!(e.exit_code(), EXIT_FAILURE);
     /// ```
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Resolve { .. } | Error::TooLarge { .. } => EXIT_USAGE,
+            Error::Usage(_) | Error::TooLarge { .. } => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
     }

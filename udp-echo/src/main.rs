@@ -1,5 +1,6 @@
 //! The `udp-echo` binary: parse, run, exit. Exit codes: 0 success; 1 the
-//! network said no (time-out, refused, no replies, I/O error); 2 bad usage.
+//! network said no (time-out, refused, no replies, host name not resolved,
+//! I/O error); 2 bad usage.
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -21,11 +21,21 @@
 //! * Ctrl-C sets a flag; `poll` and a `recv` with a time-out both return
 //!   `EINTR` on a signal, so the summary is printed at once. Probes still in
 //!   flight then count as lost, as in ping(8).
-//! * RTT is the full round trip, receiver clock minus the send time carried
-//!   in the probe, both from one monotonic clock (not RTT/2).
+//! * RTT is the full round trip (not RTT/2): the receive time minus the
+//!   time [`Tracker`] recorded when that sequence number left, both from one
+//!   monotonic clock. The send time carried in the probe is only a
+//!   cross-check, since an echo server may alter it.
+//! * **Every reply is checked byte for byte** against the probe sent: magic
+//!   and session here, sequence number and send time against the tracker's
+//!   record, length and padding by [`probe::check_body`]. A reply cut short
+//!   (socat cuts at 8192 bytes), longer (an `--annotate` server) or altered
+//!   is counted as *corrupted* and its live line says so (`truncated`,
+//!   `wrong length`, `wrong data`, `altered`), as ping(8) flags "wrong
+//!   data". One whose header matches still counts as received; see
+//!   [`crate::stats`] for the exact rules.
 
 use crate::probe::{self, Probe, HEADER_LEN};
-use crate::stats::{Reply, Summary, Tracker};
+use crate::stats::{self, Integrity, Reply, Summary, Tracker};
 use crate::{sys, Error};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -77,9 +87,14 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl PingConfig {
-    /// Checks the bounds: the probe must hold its header and fit one
-    /// datagram, and ping-pong needs a time-out.
+    /// Checks the bounds: at least one probe, the probe must hold its header
+    /// and fit one datagram, and ping-pong needs a time-out.
     pub fn validate(&self) -> Result<(), Error> {
+        if self.count == Some(0) {
+            return Err(Error::Usage(
+                "--count must be at least 1 (leave it out to ping until Ctrl-C)".into(),
+            ));
+        }
         let max = sys::max_payload(&self.target);
         if self.size < HEADER_LEN || self.size > max {
             return Err(Error::Usage(format!(
@@ -251,24 +266,34 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
                     tracker.on_foreign();
                     continue;
                 }
+                let damage = probe::check_body(&reply[..n], cfg.size).err();
+                let integrity = if damage.is_some() {
+                    Integrity::Damaged
+                } else {
+                    Integrity::Intact
+                };
+                let flag = damage.map(|d| format!(" ({d})")).unwrap_or_default();
                 let rtt_ms = |ns: u64| ns as f64 / 1e6;
-                match tracker.on_reply(p.seq, p.sent_ns, now) {
+                match tracker.on_reply(p.seq, p.sent_ns, integrity, now) {
                     Reply::Fresh { rtt_ns, reordered } => say(format_args!(
-                        "{n} bytes from {target}: seq={} rtt={:.3} ms{}",
+                        "{n} bytes from {target}: seq={} rtt={:.3} ms{}{flag}",
                         p.seq,
                         rtt_ms(rtt_ns),
                         if reordered { " (reordered)" } else { "" }
                     )),
                     Reply::Duplicate => say(format_args!(
-                        "{n} bytes from {target}: seq={} (DUP!)",
+                        "{n} bytes from {target}: seq={} (DUP!){flag}",
                         p.seq
                     )),
                     Reply::Late { rtt_ns } => say(format_args!(
-                        "{n} bytes from {target}: seq={} rtt={:.3} ms (late: after the {timeout_ms} ms time-out, counted lost)",
+                        "{n} bytes from {target}: seq={} rtt={:.3} ms (late: after the {timeout_ms} ms time-out, counted lost){flag}",
                         p.seq,
                         rtt_ms(rtt_ns)
                     )),
-                    Reply::Foreign => {}
+                    Reply::Altered => say(format_args!(
+                        "{n} bytes from {target}: seq={} (altered: sequence number or send time differs from the probe sent; answers no probe)",
+                        p.seq
+                    )),
                 }
             }
         }
@@ -279,16 +304,23 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
     Ok(tracker.summary())
 }
 
-/// The human summary printed at the end, like ping's.
+/// The human summary printed at the end, like ping's. The loss has one
+/// decimal unless that would show a partial loss as 0.0% or 100.0%
+/// ([`stats::format_percent`]); `corrupted` appears when non-zero.
 pub fn render_summary(cfg: &PingConfig, s: &Summary) -> String {
+    let corrupted = if s.corrupted > 0 {
+        format!(", {} corrupted (truncated or altered replies)", s.corrupted)
+    } else {
+        String::new()
+    };
     let mut t = format!(
         "--- {} udp-echo ping statistics ---\n\
-         {} sent, {} received, {} lost ({:.1}% loss), {} refused, {} duplicates, {} reordered, {} late\n",
+         {} sent, {} received, {} lost ({}% loss), {} refused, {} duplicates, {} reordered, {} late{corrupted}\n",
         cfg.target,
         s.sent,
         s.received,
         s.lost,
-        s.loss_percent,
+        stats::format_percent(s.loss_percent, 1),
         s.refused,
         s.duplicates,
         s.reordered,
@@ -320,6 +352,11 @@ mod tests {
     use std::net::UdpSocket;
 
     fn echo_once_each(n: usize) -> SocketAddr {
+        tampering_echo(n, |_| {})
+    }
+
+    /// Echoes `n` datagrams, each after `tamper` has had its way with it.
+    fn tampering_echo(n: usize, tamper: impl Fn(&mut Vec<u8>) + Send + 'static) -> SocketAddr {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = s.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -328,7 +365,9 @@ mod tests {
                 let Ok((len, from)) = s.recv_from(&mut b) else {
                     return;
                 };
-                let _ = s.send_to(&b[..len], from);
+                let mut reply = b[..len].to_vec();
+                tamper(&mut reply);
+                let _ = s.send_to(&reply, from);
             }
             // Keep the socket (and so the port) open but silent.
             std::thread::sleep(Duration::from_secs(30));
@@ -362,11 +401,98 @@ mod tests {
     }
 
     #[test]
-    fn pingpong_against_echo_receives_all_and_prints_lines() {
+    fn count_zero_is_a_usage_error() {
+        let c = PingConfig {
+            count: Some(0),
+            ..cfg("127.0.0.1:9".parse().unwrap())
+        };
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e:?}");
+        assert!(e.to_string().contains("--count"), "{e}");
+    }
+
+    fn seq_of(reply: &[u8]) -> u64 {
+        Probe::decode(reply).map(|p| p.seq).unwrap_or(u64::MAX)
+    }
+
+    /// Runs `ping` to the end; its summary and the lines it printed.
+    fn run(c: &PingConfig) -> (Summary, String) {
         let mut out = Vec::new();
-        let s = ping(&cfg(echo_once_each(3)), &AtomicBool::new(false), &mut out).unwrap();
+        let s = ping(c, &AtomicBool::new(false), &mut out).unwrap();
+        (s, String::from_utf8(out).unwrap())
+    }
+
+    /// Regression: the RTT was taken from the send time echoed in the reply,
+    /// so a server zeroing bytes 16..24 of probe 2 made up an RTT as long as
+    /// the run so far, and the reply counted as a normal receipt.
+    #[test]
+    fn zeroed_echoed_send_time_makes_no_rtt_and_counts_corrupted() {
+        let target = tampering_echo(3, |r| {
+            if seq_of(r) == 2 {
+                r[16..24].fill(0);
+            }
+        });
+        let c = PingConfig {
+            timeout: Duration::from_millis(300),
+            ..cfg(target)
+        };
+        let (s, text) = run(&c);
+        assert_eq!(
+            (s.sent, s.received, s.lost, s.corrupted),
+            (3, 2, 1, 1),
+            "{s:?}\n{text}"
+        );
+        assert!(text.contains("seq=2 (altered"), "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.contains("rtt=")).count(),
+            2,
+            "{text}"
+        );
+    }
+
+    /// Regression: a reply cut short (socat cuts at 8192 bytes) counted as a
+    /// normal receipt, flagged nowhere but in its byte count.
+    #[test]
+    fn truncated_replies_count_received_and_corrupted_and_are_flagged() {
+        let target = tampering_echo(3, |r| r.truncate(92));
+        let c = PingConfig {
+            size: 100,
+            ..cfg(target)
+        };
+        let (s, text) = run(&c);
+        assert_eq!(
+            (s.sent, s.received, s.lost, s.corrupted),
+            (3, 3, 0, 3),
+            "{s:?}"
+        );
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.contains("rtt=") && l.ends_with("(truncated: 92 of 100 bytes)"))
+                .count(),
+            3,
+            "{text}"
+        );
+        let summary = render_summary(&c, &s);
+        assert!(summary.contains(", 3 corrupted"), "{summary}");
+    }
+
+    #[test]
+    fn altered_padding_is_flagged_wrong_data() {
+        let target = tampering_echo(3, |r| {
+            if seq_of(r) == 1 {
+                r[40] ^= 0x01;
+            }
+        });
+        let (s, text) = run(&cfg(target));
+        assert_eq!((s.received, s.corrupted), (3, 1), "{s:?}");
+        assert!(text.contains("seq=1 rtt="), "{text}");
+        assert!(text.contains("(wrong data at byte 40)"), "{text}");
+    }
+
+    #[test]
+    fn pingpong_against_echo_receives_all_and_prints_lines() {
+        let (s, text) = run(&cfg(echo_once_each(3)));
         assert_eq!((s.sent, s.received, s.lost), (3, 3, 0));
-        let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text.lines().filter(|l| l.contains("rtt=")).count(),
             3,
@@ -452,7 +578,7 @@ mod tests {
     fn summary_text_labels_full_round_trip() {
         let mut t = Tracker::new(1_000_000_000);
         t.on_sent(0, 0);
-        t.on_reply(0, 0, 20_000);
+        t.on_reply(0, 0, Integrity::Intact, 20_000);
         let text = render_summary(&cfg("127.0.0.1:9".parse().unwrap()), &t.summary());
         assert!(
             text.contains("full round-trip time (us): min/avg/max/stddev = 20.0/20.0/20.0/0.0"),
@@ -460,6 +586,28 @@ mod tests {
         );
         assert!(
             text.contains("1 sent, 1 received, 0 lost (0.0% loss)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("corrupted"),
+            "shown only when non-zero: {text}"
+        );
+    }
+
+    /// Regression: one loss in 30,000 probes was printed as "0.0% loss".
+    #[test]
+    fn summary_never_shows_a_real_loss_as_zero_percent() {
+        let mut t = Tracker::new(1_000);
+        for seq in 0..30_000 {
+            t.on_sent(seq, seq);
+            if seq != 17 {
+                t.on_reply(seq, seq, Integrity::Intact, seq + 10);
+            }
+        }
+        t.expire(u64::MAX);
+        let text = render_summary(&cfg("127.0.0.1:9".parse().unwrap()), &t.summary());
+        assert!(
+            text.contains("30000 sent, 29999 received, 1 lost (0.00333% loss)"),
             "{text}"
         );
     }

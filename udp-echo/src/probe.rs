@@ -18,7 +18,14 @@
 //! * `session` is random per run, so replies meant for an earlier or a
 //!   concurrent run on the same port are not counted as ours.
 //! * `sent_ns` is the sender's clock (nanoseconds since the run started) at
-//!   sending time; the RTT is the receiver's clock minus it.
+//!   sending time. It is *not* what the RTT is taken from: an echo server
+//!   may alter it. `ping` keeps its own record of when each sequence number
+//!   left, measures from that, and uses the echoed value only as a
+//!   cross-check (a mismatch marks the reply as altered).
+//!
+//! A reply is intact when it is byte for byte the probe sent: the header
+//! [`Probe::decode`] reads (checked against what was sent by the caller) and
+//! a body [`check_body`] finds to be the right length and all zeros.
 //!
 //! # Design
 //!
@@ -74,6 +81,61 @@ pub enum ProbeError {
         /// The four bytes found.
         found: [u8; 4],
     },
+}
+
+/// How a reply's length or padding differs from the probe sent (what
+/// [`check_body`] finds); the header is the caller's to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Damage {
+    /// Shorter than the probe: cut by the server or on the way (socat cuts
+    /// at 8192 bytes).
+    #[error("truncated: {len} of {sent} bytes")]
+    Truncated {
+        /// Length of the reply.
+        len: usize,
+        /// Length of the probe.
+        sent: usize,
+    },
+    /// Longer than the probe (e.g. an `--annotate` server appends).
+    #[error("wrong length: {len} bytes for a {sent}-byte probe")]
+    Longer {
+        /// Length of the reply.
+        len: usize,
+        /// Length of the probe.
+        sent: usize,
+    },
+    /// The padding is not the zeros sent.
+    #[error("wrong data at byte {at}")]
+    WrongData {
+        /// Offset of the first differing byte.
+        at: usize,
+    },
+}
+
+/// Checks the part of a reply that [`Probe::decode`] does not: that it is
+/// `size` bytes long, as the probe was, and that its padding is the zeros
+/// sent.
+///
+/// ```
+/// use udp_echo::probe::{check_body, Damage};
+/// let mut reply = vec![0u8; 64];
+/// assert_eq!(check_body(&reply, 64), Ok(()));
+/// assert_eq!(check_body(&reply[..40], 64), Err(Damage::Truncated { len: 40, sent: 64 }));
+/// reply[50] = 1;
+/// assert_eq!(check_body(&reply, 64), Err(Damage::WrongData { at: 50 }));
+/// ```
+pub fn check_body(reply: &[u8], size: usize) -> Result<(), Damage> {
+    let len = reply.len();
+    if len < size {
+        return Err(Damage::Truncated { len, sent: size });
+    }
+    if len > size {
+        return Err(Damage::Longer { len, sent: size });
+    }
+    match reply.iter().skip(HEADER_LEN).position(|&b| b != 0) {
+        Some(i) => Err(Damage::WrongData { at: HEADER_LEN + i }),
+        None => Ok(()),
+    }
 }
 
 fn u64_at(buf: &[u8], at: usize) -> u64 {
@@ -191,6 +253,40 @@ mod tests {
             .encode(&mut b),
             Err(ProbeError::TooShort { len: 10 })
         );
+    }
+
+    #[test]
+    fn check_body_accepts_only_the_exact_length_with_zero_padding() {
+        let mut reply = vec![0u8; 100];
+        Probe {
+            session: 1,
+            seq: 2,
+            sent_ns: 3,
+        }
+        .encode(&mut reply)
+        .unwrap();
+        assert_eq!(check_body(&reply, 100), Ok(()));
+        assert_eq!(
+            check_body(&reply[..80], 100),
+            Err(Damage::Truncated { len: 80, sent: 100 })
+        );
+        let mut longer = reply.clone();
+        longer.extend_from_slice(b"-127.0.0.1:40000");
+        assert_eq!(
+            check_body(&longer, 100),
+            Err(Damage::Longer {
+                len: 116,
+                sent: 100
+            })
+        );
+        reply[99] = 0xff;
+        assert_eq!(check_body(&reply, 100), Err(Damage::WrongData { at: 99 }));
+    }
+
+    #[test]
+    fn check_body_leaves_the_header_to_the_caller() {
+        // A header-only probe has no body to damage.
+        assert_eq!(check_body(&GOLDEN, HEADER_LEN), Ok(()));
     }
 
     proptest! {

@@ -13,6 +13,9 @@
 //!   echo, chargen, DNS and NTP live) are dropped unless
 //!   `--allow-low-ports`, and each source address gets a token bucket
 //!   ([`crate::limiter`]): generous for one tester, a cap for a flood.
+//!   The first datagram dropped for the limit is logged once (warn) with the
+//!   flag that raises it: otherwise a `flood --rate max` or a long `ping -i
+//!   0` against a default server measures the limit and nothing says so.
 //! * **`--annotate`** answers as the seed did: the message, `-`, then the
 //!   sender's address as the server saw it (`127.0.0.1:40000`,
 //!   `[::1]:40000`). That reply is *larger* than the request, so it is
@@ -299,6 +302,7 @@ pub struct Server {
     handle: Handle,
     started: Instant,
     replies: Vec<usize>,
+    limits: Limits,
 }
 
 fn bind_one(addr: SocketAddr, buffer: usize) -> Result<std::net::UdpSocket, Error> {
@@ -388,6 +392,7 @@ impl Server {
             },
             started: Instant::now(),
             replies: Vec::with_capacity(cfg.batch),
+            limits: cfg.limits,
         })
     }
 
@@ -540,7 +545,19 @@ impl Server {
                     replies.push(k);
                 }
                 Verdict::DropLowPort => self.counters.dropped_low_port += 1,
-                Verdict::DropRateLimited => self.counters.dropped_rate_limited += 1,
+                Verdict::DropRateLimited => {
+                    if self.counters.dropped_rate_limited == 0 {
+                        log::warn!(
+                            "{source}: over the rate limit of {} echoes/s per source address \
+                             (burst {}); dropping the excess, counted as dropped_rate_limited \
+                             (logged once). Raise it with --rate-limit PPS, or turn it off with \
+                             --rate-limit 0 to measure echo capacity",
+                            self.limits.rate,
+                            self.limits.burst
+                        );
+                    }
+                    self.counters.dropped_rate_limited += 1;
+                }
                 Verdict::DropTruncated => self.counters.truncated += 1,
                 Verdict::DropTooLong => self.counters.dropped_too_long += 1,
             }

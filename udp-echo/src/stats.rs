@@ -6,9 +6,16 @@
 //! * Pure state machine, clock passed in (`now_ns`, nanoseconds since the run
 //!   started), as in quinn-proto: the network relay test and the unit tests
 //!   drive it with the same code the binary uses.
-//! * One state byte per probe sent ([`Tracker::on_sent`]); memory grows only
-//!   with what *we* sent, never with what the network sends us. A reply whose
-//!   sequence number we never sent is [`Reply::Foreign`].
+//! * One state byte and one send time per probe sent ([`Tracker::on_sent`]);
+//!   memory grows only with what *we* sent, never with what the network
+//!   sends us.
+//! * **The RTT is measured from our own record** of when each sequence
+//!   number left, never from the send time echoed in the reply: an echo
+//!   server could alter that field and make up any RTT. The echoed time is a
+//!   cross-check only. A reply whose header disagrees with what was sent (a
+//!   sequence number never sent, or an echoed send time that is not the one
+//!   recorded for that sequence number) is [`Reply::Altered`]: its sequence
+//!   number cannot be trusted, so it answers no probe.
 //! * Time-outs expire in sending order from a queue, since every probe gets
 //!   the same time-out.
 //! * Definitions, so the figures add up: every probe ends as exactly one of
@@ -17,19 +24,33 @@
 //!   pending`. A *late* reply belongs to a lost probe; a *duplicate* is a
 //!   second reply for the same probe; a reply is *reordered* when a probe
 //!   sent after it was answered first. `loss_percent = 100 * lost / sent`.
+//! * *Corrupted* counts replies (not probes) that are not byte for byte the
+//!   probe sent: cut short, longer, wrong padding ([`Integrity::Damaged`]),
+//!   or an altered header ([`Reply::Altered`]). As ping(8) does with "wrong
+//!   data", a damaged reply whose header matches its probe exactly still
+//!   answers that probe: it counts as received (or duplicate, or late) *and*
+//!   as corrupted, and its RTT (from our own clock) is recorded. An altered
+//!   reply answers no probe, which therefore ends lost (or refused) unless an
+//!   intact reply follows. So `sent = received + lost + refused` still holds
+//!   once nothing is pending, and `corrupted` is a separate tally beside it.
 //! * RTT percentiles come from `hdrhistogram` (3 significant digits, 1 ns to
 //!   1 h); min, max, mean and standard deviation are exact (Welford).
 //!
 //! ```
 //! use udp_echo::stats::{Reply, Tracker};
+//! use udp_echo::stats::Integrity::Intact;
 //! let mut t = Tracker::new(1_000_000_000);
 //! t.on_sent(0, 0);
 //! t.on_sent(1, 10);
-//! assert_eq!(t.on_reply(1, 10, 60), Reply::Fresh { rtt_ns: 50, reordered: false });
-//! assert_eq!(t.on_reply(0, 0, 70), Reply::Fresh { rtt_ns: 70, reordered: true });
-//! assert_eq!(t.on_reply(0, 0, 80), Reply::Duplicate);
+//! assert_eq!(t.on_reply(1, 10, Intact, 60), Reply::Fresh { rtt_ns: 50, reordered: false });
+//! assert_eq!(t.on_reply(0, 0, Intact, 70), Reply::Fresh { rtt_ns: 70, reordered: true });
+//! assert_eq!(t.on_reply(0, 0, Intact, 80), Reply::Duplicate);
+//! // An echoed send time that is not the one recorded: altered, answers nothing.
+//! t.on_sent(2, 20);
+//! assert_eq!(t.on_reply(2, 0, Intact, 90), Reply::Altered);
 //! let s = t.summary();
-//! assert_eq!((s.sent, s.received, s.duplicates, s.reordered), (2, 2, 1, 1));
+//! assert_eq!((s.sent, s.received, s.duplicates, s.reordered), (3, 2, 1, 1));
+//! assert_eq!(s.corrupted, 1);
 //! ```
 
 use hdrhistogram::Histogram;
@@ -43,6 +64,16 @@ enum State {
     Lost,
     LateReceived,
     Refused,
+}
+
+/// Whether a reply's body (length and padding, see
+/// [`crate::probe::check_body`]) is what was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// Same length, same padding.
+    Intact,
+    /// Cut short, longer, or different padding: counted as corrupted.
+    Damaged,
 }
 
 /// What a reply turned out to be.
@@ -62,8 +93,10 @@ pub enum Reply {
         /// Full round-trip time, over the time-out.
         rtt_ns: u64,
     },
-    /// A sequence number never sent, or a send time in the future: not ours.
-    Foreign,
+    /// The header disagrees with what was sent: a sequence number never
+    /// sent, or an echoed send time other than the one recorded for that
+    /// sequence number. Counted as corrupted; answers no probe.
+    Altered,
 }
 
 /// The figures `ping` prints at the end; also its `--json` document.
@@ -87,6 +120,9 @@ pub struct Summary {
     pub late: u64,
     /// Datagrams that were not replies to this run's probes.
     pub foreign: u64,
+    /// Replies that were not byte for byte the probe sent (cut short,
+    /// longer, altered); see the module docs for how they are counted.
+    pub corrupted: u64,
     /// Full round-trip times of the received probes.
     pub rtt_us: RttSummary,
 }
@@ -120,6 +156,7 @@ const HIST_MAX_NS: u64 = 3_600_000_000_000;
 pub struct Tracker {
     timeout_ns: u64,
     states: Vec<State>,
+    sent_ns: Vec<u64>,
     deadlines: VecDeque<(u64, u64)>,
     highest_answered: Option<u64>,
     pending: u64,
@@ -140,6 +177,7 @@ struct Counts {
     reordered: u64,
     late: u64,
     foreign: u64,
+    corrupted: u64,
 }
 
 impl Tracker {
@@ -148,6 +186,7 @@ impl Tracker {
         Tracker {
             timeout_ns,
             states: Vec::new(),
+            sent_ns: Vec::new(),
             deadlines: VecDeque::new(),
             highest_answered: None,
             pending: 0,
@@ -169,6 +208,7 @@ impl Tracker {
             return;
         }
         self.states.push(State::Pending);
+        self.sent_ns.push(now_ns);
         self.pending += 1;
         self.deadlines
             .push_back((seq, now_ns.saturating_add(self.timeout_ns)));
@@ -241,18 +281,32 @@ impl Tracker {
         Some(seq)
     }
 
-    /// Classifies a reply to probe `seq` sent at `sent_ns` (both read from
-    /// the reply) arriving at `now_ns`.
-    pub fn on_reply(&mut self, seq: u64, sent_ns: u64, now_ns: u64) -> Reply {
-        let Some(state) = self.state(seq) else {
-            self.counts.foreign += 1;
-            return Reply::Foreign;
+    /// Classifies a reply of this run (magic and session already checked by
+    /// the caller) that names probe `seq` and echoes send time
+    /// `echoed_sent_ns`, arriving at `now_ns` with a body found `integrity`.
+    ///
+    /// The RTT is `now_ns` minus the send time recorded by
+    /// [`Tracker::on_sent`]; the echoed one must equal it, or the reply is
+    /// [`Reply::Altered`].
+    pub fn on_reply(
+        &mut self,
+        seq: u64,
+        echoed_sent_ns: u64,
+        integrity: Integrity,
+        now_ns: u64,
+    ) -> Reply {
+        let recorded = usize::try_from(seq)
+            .ok()
+            .and_then(|i| Some((*self.states.get(i)?, *self.sent_ns.get(i)?)));
+        let Some((state, sent_ns)) = recorded.filter(|&(_, at)| at == echoed_sent_ns) else {
+            self.counts.corrupted += 1;
+            return Reply::Altered;
         };
-        if sent_ns > now_ns {
-            self.counts.foreign += 1;
-            return Reply::Foreign;
+        if integrity == Integrity::Damaged {
+            self.counts.corrupted += 1;
         }
-        let rtt_ns = now_ns - sent_ns;
+        // One monotonic clock, so `now_ns >= sent_ns`; saturate regardless.
+        let rtt_ns = now_ns.saturating_sub(sent_ns);
         match state {
             State::Pending => {
                 self.set(seq, State::Received);
@@ -339,14 +393,47 @@ impl Tracker {
             reordered: c.reordered,
             late: c.late,
             foreign: c.foreign,
+            corrupted: c.corrupted,
             rtt_us,
         }
     }
 }
 
+/// A percentage for the text summaries: `decimals` places, as usual, but a
+/// partial loss never reads as `0.0` or `100.0`. Within 1 of either end it
+/// gets as many places as show 3 significant digits of its distance to that
+/// end (trailing zeros beyond `decimals` trimmed). JSON keeps the raw value.
+///
+/// ```
+/// use udp_echo::stats::format_percent;
+/// assert_eq!(format_percent(0.0, 1), "0.0");
+/// assert_eq!(format_percent(100.0 / 30_000.0, 1), "0.00333");
+/// assert_eq!(format_percent(10.0, 1), "10.0");
+/// assert_eq!(format_percent(100.0 - 100.0 / 30_000.0, 1), "99.99667");
+/// assert_eq!(format_percent(0.5, 2), "0.50");
+/// ```
+pub fn format_percent(percent: f64, decimals: usize) -> String {
+    let dist = percent.min(100.0 - percent);
+    if !(dist > 0.0 && dist < 1.0) {
+        return format!("{percent:.decimals$}");
+    }
+    // `dist` is in (0, 1), so its exponent is -1 or lower and `2 - exp` is a
+    // small positive number (at most ~326 for the smallest f64): the cast
+    // cannot wrap.
+    let exp = dist.log10().floor();
+    let places = ((2.0 - exp) as usize).max(decimals);
+    let mut text = format!("{percent:.places$}");
+    let keep = text.len() - (places - decimals);
+    while text.len() > keep && text.ends_with('0') {
+        text.pop();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Integrity::{Damaged, Intact};
 
     const S: u64 = 1_000_000_000;
 
@@ -363,7 +450,7 @@ mod tests {
         let mut t = sent(3);
         for i in 0..3 {
             assert_eq!(
-                t.on_reply(i, i * 1000, i * 1000 + 500),
+                t.on_reply(i, i * 1000, Intact, i * 1000 + 500),
                 Reply::Fresh {
                     rtt_ns: 500,
                     reordered: false
@@ -382,18 +469,18 @@ mod tests {
     #[test]
     fn swapped_pair_counts_one_reorder() {
         let mut t = sent(3);
-        t.on_reply(1, 1000, 2000);
-        t.on_reply(0, 0, 2100);
-        t.on_reply(2, 2000, 3000);
+        t.on_reply(1, 1000, Intact, 2000);
+        t.on_reply(0, 0, Intact, 2100);
+        t.on_reply(2, 2000, Intact, 3000);
         assert_eq!(t.summary().reordered, 1);
     }
 
     #[test]
     fn second_reply_is_a_duplicate_not_a_receipt() {
         let mut t = sent(1);
-        t.on_reply(0, 0, 10);
-        assert_eq!(t.on_reply(0, 0, 20), Reply::Duplicate);
-        assert_eq!(t.on_reply(0, 0, 30), Reply::Duplicate);
+        t.on_reply(0, 0, Intact, 10);
+        assert_eq!(t.on_reply(0, 0, Intact, 20), Reply::Duplicate);
+        assert_eq!(t.on_reply(0, 0, Intact, 30), Reply::Duplicate);
         let s = t.summary();
         assert_eq!((s.received, s.duplicates), (1, 2));
     }
@@ -412,7 +499,10 @@ mod tests {
     fn reply_after_deadline_is_late_and_stays_lost() {
         let mut t = sent(1);
         t.expire(2 * S);
-        assert_eq!(t.on_reply(0, 0, 2 * S), Reply::Late { rtt_ns: 2 * S });
+        assert_eq!(
+            t.on_reply(0, 0, Intact, 2 * S),
+            Reply::Late { rtt_ns: 2 * S }
+        );
         let s = t.summary();
         assert_eq!((s.received, s.lost, s.late), (0, 1, 1));
         assert_eq!(s.rtt_us.p50, None);
@@ -421,7 +511,7 @@ mod tests {
     #[test]
     fn answered_probe_never_expires() {
         let mut t = sent(1);
-        t.on_reply(0, 0, 5);
+        t.on_reply(0, 0, Intact, 5);
         assert!(t.expire(10 * S).is_empty());
         assert_eq!(t.next_deadline(), None);
     }
@@ -429,7 +519,7 @@ mod tests {
     #[test]
     fn refused_is_charged_to_oldest_pending_and_is_not_loss() {
         let mut t = sent(2);
-        t.on_reply(0, 0, 5);
+        t.on_reply(0, 0, Intact, 5);
         assert_eq!(t.on_refused(), Some(1));
         assert_eq!(t.on_refused(), None);
         let s = t.summary();
@@ -437,20 +527,96 @@ mod tests {
     }
 
     #[test]
-    fn unknown_sequence_or_future_timestamp_is_foreign() {
+    fn unknown_sequence_or_future_timestamp_is_altered_not_received() {
         let mut t = sent(1);
-        assert_eq!(t.on_reply(7, 0, 10), Reply::Foreign);
-        assert_eq!(t.on_reply(u64::MAX, 0, 10), Reply::Foreign);
-        assert_eq!(t.on_reply(0, 11, 10), Reply::Foreign);
-        assert_eq!(t.summary().foreign, 3);
-        assert_eq!(t.summary().received, 0);
+        assert_eq!(t.on_reply(7, 0, Intact, 10), Reply::Altered);
+        assert_eq!(t.on_reply(u64::MAX, 0, Intact, 10), Reply::Altered);
+        assert_eq!(t.on_reply(0, 11, Intact, 10), Reply::Altered);
+        let s = t.summary();
+        assert_eq!((s.corrupted, s.received, s.foreign), (3, 0, 0));
+    }
+
+    /// Regression: the RTT was the receive time minus the send time echoed
+    /// in the reply, so a server that zeroed that field (bytes 16..24) made
+    /// up an RTT as long as the whole run so far.
+    #[test]
+    fn rtt_is_from_own_send_record_and_altered_timestamp_answers_nothing() {
+        let mut t = Tracker::new(S);
+        t.on_sent(0, 1_000_000);
+        t.on_sent(1, 2_000_000);
+        t.on_sent(2, 3_000_000);
+        t.on_reply(0, 1_000_000, Intact, 1_020_000);
+        t.on_reply(1, 2_000_000, Intact, 2_020_000);
+        // Probe 2's echoed send time zeroed: it must not become an RTT of
+        // 3.02 ms, nor count probe 2 as received.
+        assert_eq!(t.on_reply(2, 0, Intact, 3_020_000), Reply::Altered);
+        t.expire(u64::MAX);
+        let s = t.summary();
+        assert_eq!((s.sent, s.received, s.lost, s.corrupted), (3, 2, 1, 1));
+        assert_eq!(s.rtt_us.max, Some(20.0), "{s:?}");
+        assert_eq!(s.rtt_us.stddev, Some(0.0), "{s:?}");
+    }
+
+    #[test]
+    fn damaged_reply_with_intact_header_is_received_and_corrupted() {
+        let mut t = sent(3);
+        assert_eq!(
+            t.on_reply(0, 0, Damaged, 500),
+            Reply::Fresh {
+                rtt_ns: 500,
+                reordered: false
+            }
+        );
+        assert_eq!(t.on_reply(0, 0, Damaged, 600), Reply::Duplicate);
+        t.on_reply(1, 1000, Intact, 1500);
+        t.expire(u64::MAX);
+        assert_eq!(
+            t.on_reply(2, 2000, Damaged, 2 * S),
+            Reply::Late {
+                rtt_ns: 2 * S - 2000
+            }
+        );
+        let s = t.summary();
+        assert_eq!(
+            (s.received, s.lost, s.duplicates, s.late, s.corrupted),
+            (2, 1, 1, 1, 3)
+        );
+        assert_eq!(s.received + s.lost + s.refused, s.sent);
+        assert_eq!(s.rtt_us.max, Some(0.5), "the damaged reply's RTT counts");
+    }
+
+    #[test]
+    fn percent_text_never_rounds_a_partial_loss_to_0_or_100() {
+        assert_eq!(format_percent(0.0, 1), "0.0");
+        assert_eq!(format_percent(100.0, 1), "100.0");
+        assert_eq!(format_percent(10.0, 1), "10.0");
+        assert_eq!(format_percent(100.0 / 3.0, 1), "33.3");
+        assert_eq!(format_percent(0.5, 1), "0.5");
+        assert_eq!(format_percent(100.0 / 1500.0, 1), "0.0667");
+        assert_eq!(format_percent(100.0 / 30_000.0, 1), "0.00333");
+        assert_eq!(format_percent(0.05, 1), "0.05");
+        assert_eq!(format_percent(100.0 / 30_000.0, 2), "0.00333");
+        assert_eq!(format_percent(0.25, 2), "0.25");
+        assert_eq!(format_percent(0.5, 2), "0.50");
+        assert_eq!(format_percent(99.9, 1), "99.9");
+        assert_eq!(format_percent(100.0 - 100.0 / 30_000.0, 1), "99.99667");
+        // The smallest possible loss: 1 of u64::MAX probes.
+        let tiny = 100.0 / u64::MAX as f64;
+        let text = format_percent(tiny, 1);
+        assert!(text.parse::<f64>().unwrap() > 0.0, "{text}");
+        for lost in 1..2000u64 {
+            let p = 100.0 * lost as f64 / 2000.0;
+            let text = format_percent(p, 1);
+            let shown: f64 = text.parse().unwrap();
+            assert!(shown > 0.0 && shown < 100.0, "{lost}/2000 shown as {text}");
+        }
     }
 
     #[test]
     fn figures_add_up_to_sent() {
         let mut t = sent(10);
-        t.on_reply(3, 3000, 4000);
-        t.on_reply(1, 1000, 4000);
+        t.on_reply(3, 3000, Intact, 4000);
+        t.on_reply(1, 1000, Intact, 4000);
         t.on_refused();
         t.expire(100 * S);
         let s = t.summary();
@@ -458,8 +624,8 @@ mod tests {
         assert_eq!(t.pending(), 0);
         let mut t = sent(3);
         assert_eq!(t.pending(), 3);
-        t.on_reply(0, 0, 1);
-        t.on_reply(0, 0, 1);
+        t.on_reply(0, 0, Intact, 1);
+        t.on_reply(0, 0, Intact, 1);
         t.on_refused();
         assert_eq!(t.pending(), 1, "duplicate does not count twice");
     }
@@ -472,7 +638,7 @@ mod tests {
         }
         for i in 0..100 {
             // RTTs 1..=100 µs.
-            t.on_reply(i, 0, (i + 1) * 1000);
+            t.on_reply(i, 0, Intact, (i + 1) * 1000);
         }
         let r = t.summary().rtt_us;
         assert_eq!(r.min, Some(1.0));
@@ -491,7 +657,7 @@ mod tests {
         // Regression: 165_966 ns was reported as p99 = 166_015 ns, above max.
         let mut t = Tracker::new(S);
         t.on_sent(0, 0);
-        t.on_reply(0, 0, 165_966);
+        t.on_reply(0, 0, Intact, 165_966);
         let r = t.summary().rtt_us;
         assert_eq!(r.p99, r.max);
         assert_eq!(r.p50, r.min);
