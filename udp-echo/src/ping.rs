@@ -290,6 +290,11 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
                         p.seq,
                         rtt_ms(rtt_ns)
                     )),
+                    Reply::Forgotten => say(format_args!(
+                        "{n} bytes from {target}: seq={} (late: older than the {} probes remembered; RTT unknown){flag}",
+                        p.seq,
+                        crate::stats::HISTORY
+                    )),
                     Reply::Altered => say(format_args!(
                         "{n} bytes from {target}: seq={} (altered: sequence number or send time differs from the probe sent; answers no probe)",
                         p.seq

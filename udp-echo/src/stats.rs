@@ -6,9 +6,10 @@
 //! * Pure state machine, clock passed in (`now_ns`, nanoseconds since the run
 //!   started), as in quinn-proto: the network relay test and the unit tests
 //!   drive it with the same code the binary uses.
-//! * One state byte and one send time per probe sent ([`Tracker::on_sent`]);
-//!   memory grows only with what *we* sent, never with what the network
-//!   sends us.
+//! * One state byte and one send time per probe sent ([`Tracker::on_sent`]),
+//!   for the last [`HISTORY`] probes: memory grows only with what *we* sent,
+//!   never with what the network sends us, and stops growing there. A reply
+//!   to a probe older than that is late ([`Reply::Forgotten`]).
 //! * **The RTT is measured from our own record** of when each sequence
 //!   number left, never from the send time echoed in the reply: an echo
 //!   server could alter that field and make up any RTT. The echoed time is a
@@ -21,7 +22,7 @@
 //! * Definitions, so the figures add up: every probe ends as exactly one of
 //!   received, lost (its time-out passed first) or refused (an ICMP port
 //!   unreachable was charged to it); `sent = received + lost + refused +
-//!   pending`. A *late* reply belongs to a lost probe; a *duplicate* is a
+//!   pending`. A *late* reply belongs to a lost probe (or to one forgotten, see [`HISTORY`]); a *duplicate* is a
 //!   second reply for the same probe; a reply is *reordered* when a probe
 //!   sent after it was answered first. `loss_percent = 100 * lost / sent`.
 //! * *Corrupted* counts replies (not probes) that are not byte for byte the
@@ -97,6 +98,9 @@ pub enum Reply {
     /// sent, or an echoed send time other than the one recorded for that
     /// sequence number. Counted as corrupted; answers no probe.
     Altered,
+    /// A reply to a probe settled more than [`HISTORY`] probes ago, whose
+    /// record is gone: counted as late, its RTT unknown.
+    Forgotten,
 }
 
 /// The figures `ping` prints at the end; also its `--json` document.
@@ -151,12 +155,21 @@ pub struct RttSummary {
 /// Longest RTT the histogram records exactly: an hour.
 const HIST_MAX_NS: u64 = 3_600_000_000_000;
 
+/// Settled probes (answered, lost, refused) whose state and send time are
+/// kept, newest first: about 9 MiB, some 35 s of ping-pong over loopback.
+/// Older ones are forgotten, so a `ping` left running keeps a bounded
+/// record; a reply naming one of them is [`Reply::Forgotten`]. Pending
+/// probes are never forgotten (they are bounded by rate × time-out).
+pub const HISTORY: usize = 1 << 20;
+
 /// Per-run probe accounting; see the module docs.
 #[derive(Debug)]
 pub struct Tracker {
     timeout_ns: u64,
-    states: Vec<State>,
-    sent_ns: Vec<u64>,
+    /// Sequence number of `states[0]`: those before it are forgotten.
+    base: u64,
+    states: VecDeque<State>,
+    sent_ns: VecDeque<u64>,
     deadlines: VecDeque<(u64, u64)>,
     highest_answered: Option<u64>,
     pending: u64,
@@ -185,8 +198,9 @@ impl Tracker {
     pub fn new(timeout_ns: u64) -> Tracker {
         Tracker {
             timeout_ns,
-            states: Vec::new(),
-            sent_ns: Vec::new(),
+            base: 0,
+            states: VecDeque::new(),
+            sent_ns: VecDeque::new(),
             deadlines: VecDeque::new(),
             highest_answered: None,
             pending: 0,
@@ -204,19 +218,30 @@ impl Tracker {
     /// Records that probe `seq` left at `now_ns`. Sequence numbers must be
     /// 0, 1, 2, ... in order; others are ignored.
     pub fn on_sent(&mut self, seq: u64, now_ns: u64) {
-        if seq != self.states.len() as u64 {
+        if seq != self.sent() {
             return;
         }
-        self.states.push(State::Pending);
-        self.sent_ns.push(now_ns);
+        self.states.push_back(State::Pending);
+        self.sent_ns.push_back(now_ns);
         self.pending += 1;
         self.deadlines
             .push_back((seq, now_ns.saturating_add(self.timeout_ns)));
+        while self.states.len() > HISTORY && self.states.front() != Some(&State::Pending) {
+            self.states.pop_front();
+            self.sent_ns.pop_front();
+            self.base += 1;
+        }
     }
 
     /// Number of probes sent so far.
     pub fn sent(&self) -> u64 {
-        self.states.len() as u64
+        self.base + self.states.len() as u64
+    }
+
+    /// Where probe `seq` sits in `states` and `sent_ns`, if remembered.
+    fn index(&self, seq: u64) -> Option<usize> {
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        (i < self.states.len()).then_some(i)
     }
 
     /// Probes neither answered, lost nor refused yet.
@@ -225,17 +250,11 @@ impl Tracker {
     }
 
     fn state(&self, seq: u64) -> Option<State> {
-        usize::try_from(seq)
-            .ok()
-            .and_then(|i| self.states.get(i))
-            .copied()
+        self.index(seq).map(|i| self.states[i])
     }
 
     fn set(&mut self, seq: u64, state: State) {
-        if let Some(s) = usize::try_from(seq)
-            .ok()
-            .and_then(|i| self.states.get_mut(i))
-        {
+        if let Some(s) = self.index(seq).and_then(|i| self.states.get_mut(i)) {
             if *s == State::Pending && state != State::Pending {
                 self.pending -= 1;
             }
@@ -295,9 +314,13 @@ impl Tracker {
         integrity: Integrity,
         now_ns: u64,
     ) -> Reply {
-        let recorded = usize::try_from(seq)
-            .ok()
-            .and_then(|i| Some((*self.states.get(i)?, *self.sent_ns.get(i)?)));
+        if seq < self.base {
+            // Settled long ago, and its record is gone: after more than
+            // HISTORY later probes it is late, whether lost or answered.
+            self.counts.late += 1;
+            return Reply::Forgotten;
+        }
+        let recorded = self.index(seq).map(|i| (self.states[i], self.sent_ns[i]));
         let Some((state, sent_ns)) = recorded.filter(|&(_, at)| at == echoed_sent_ns) else {
             self.counts.corrupted += 1;
             return Reply::Altered;
@@ -443,6 +466,31 @@ mod tests {
             t.on_sent(i, i * 1000);
         }
         t
+    }
+
+    #[test]
+    fn a_long_run_remembers_only_the_last_history_probes() {
+        let mut t = Tracker::new(1_000);
+        let n = HISTORY as u64 + 10;
+        for seq in 0..n {
+            t.on_sent(seq, seq);
+            assert!(matches!(
+                t.on_reply(seq, seq, Integrity::Intact, seq + 1),
+                Reply::Fresh { .. }
+            ));
+        }
+        assert_eq!(t.sent(), n);
+        assert_eq!(t.states.len(), HISTORY);
+        assert_eq!(t.sent_ns.len(), HISTORY);
+        // A reply naming a forgotten probe: late, with no RTT to make up.
+        assert_eq!(t.on_reply(3, 3, Integrity::Intact, n), Reply::Forgotten);
+        // One still remembered is a duplicate, as before.
+        assert_eq!(
+            t.on_reply(n - 1, n - 1, Integrity::Intact, n),
+            Reply::Duplicate
+        );
+        let s = t.summary();
+        assert_eq!((s.sent, s.received, s.late, s.duplicates), (n, n, 1, 1));
     }
 
     #[test]
