@@ -22,9 +22,10 @@
 //! * Definitions, so the figures add up: every probe ends as exactly one of
 //!   received, lost (its time-out passed first) or refused (an ICMP port
 //!   unreachable was charged to it); `sent = received + lost + refused +
-//!   pending`. A *late* reply belongs to a lost probe (or to one forgotten, see [`HISTORY`]); a *duplicate* is a
-//!   second reply for the same probe; a reply is *reordered* when a probe
-//!   sent after it was answered first. `loss_percent = 100 * lost / sent`.
+//!   pending`. A *late* reply belongs to a lost probe (or to a forgotten
+//!   one, see [`HISTORY`]); a *duplicate* is a second reply for the same
+//!   probe; a reply is *reordered* when a probe sent after it was answered
+//!   first. `loss_percent = 100 * lost / sent`.
 //! * *Corrupted* counts replies (not probes) that are not byte for byte the
 //!   probe sent: cut short, longer, wrong padding ([`Integrity::Damaged`]),
 //!   or an altered header ([`Reply::Altered`]). As ping(8) does with "wrong
