@@ -402,6 +402,40 @@ fn a_command_started_after_a_half_close_is_killed_when_the_client_leaves() {
     }
 }
 
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+#[test]
+fn queued_commands_are_bounded_in_bytes_not_only_in_number() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("echo running; sleep 30");
+    assert_eq!(c.next(), Some(Frame::Stdout("running\n".into())));
+    let before = rss_kib(server.pid());
+    // 48 commands of 512 KiB each, 24 MiB, queued behind the sleep: the
+    // server must stop reading long before it holds them all.
+    let mut batch = bytes::BytesMut::new();
+    for _ in 0..48 {
+        Frame::Exec(Exec::new(vec![b'#'; 512 << 10]))
+            .encode(&mut batch)
+            .unwrap();
+    }
+    c.writer
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let stalled = c.writer.write_all(&batch).is_err();
+    let grown = rss_kib(server.pid()).saturating_sub(before);
+    assert!(stalled, "the server read all 24 MiB of queued commands");
+    assert!(grown < 12 << 10, "server RSS grew by {grown} KiB");
+}
+
 #[test]
 fn a_thousand_pipelined_commands_run_in_order() {
     let server = start(&[]);

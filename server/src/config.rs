@@ -55,6 +55,11 @@ pub struct Config {
     /// Most commands queued (pipelined) on one connection before the server
     /// stops reading from it.
     pub max_queued: usize,
+    /// Most bytes of queued commands (command lines, directories,
+    /// environments) held for one connection before the server stops
+    /// reading from it: without it, 1024 queued commands of `--max-frame`
+    /// bytes each could hold a gibibyte.
+    pub max_queued_bytes: usize,
     /// Most stdin bytes buffered for one connection before the server stops
     /// reading from it.
     pub stdin_high_watermark: usize,
@@ -91,6 +96,7 @@ impl Default for Config {
             out_low_watermark: 128 * 1024,
             read_budget: 1024 * 1024,
             max_queued: 1024,
+            max_queued_bytes: 4 << 20,
             stdin_high_watermark: 256 * 1024,
             legacy_max_output: 64 << 20,
         }

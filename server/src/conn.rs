@@ -517,10 +517,15 @@ impl Connection {
     }
 
     fn accepts_input(&self, ctx: &Ctx<'_>) -> bool {
-        let stdin_buffered: usize = self.cmds.iter().map(|c| c.stdin.len()).sum();
+        let (mut stdin_buffered, mut queued_bytes) = (0, 0);
+        for cmd in &self.cmds {
+            stdin_buffered += cmd.stdin.len();
+            queued_bytes += exec_bytes(&cmd.exec);
+        }
         match self.phase {
             Phase::Handshake(_) | Phase::Ready => {
                 self.cmds.len() < ctx.config.max_queued
+                    && queued_bytes < ctx.config.max_queued_bytes
                     && stdin_buffered < ctx.config.stdin_high_watermark
                     && self.out.len() < ctx.config.out_high_watermark
             }
@@ -1066,6 +1071,12 @@ impl Drop for Connection {
         // Count the running command out; Job's own drop kills what is left.
         self.kill_all();
     }
+}
+
+/// The bytes an `Exec` holds while it is queued.
+fn exec_bytes(exec: &Exec) -> usize {
+    let env: usize = exec.env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    exec.command.len() + exec.cwd.as_ref().map_or(0, |c| c.len()) + env
 }
 
 /// Reads up to `limit` bytes of a command's output and queues them as one

@@ -57,7 +57,7 @@
 //!   low watermark: above the high one the server stops reading the
 //!   command's pipes (the child then blocks in `write`), below the low one
 //!   it resumes. Incoming data is bounded likewise (frame size, queued
-//!   commands, buffered stdin): past a bound the server stops reading that
+//!   commands in number and in bytes, buffered stdin): past a bound the server stops reading that
 //!   socket. A per-turn read budget keeps one busy command from starving
 //!   the rest.
 //! * **Nobody left behind.** A client that disconnects (or resets) mid
