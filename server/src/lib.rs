@@ -57,9 +57,9 @@
 //!   low watermark: above the high one the server stops reading the
 //!   command's pipes (the child then blocks in `write`), below the low one
 //!   it resumes. Incoming data is bounded likewise (frame size, queued
-//!   commands in number and in bytes, buffered stdin): past a bound the server stops reading that
-//!   socket. A per-turn read budget keeps one busy command from starving
-//!   the rest.
+//!   commands in number and in bytes, buffered stdin): past a bound the
+//!   server stops reading that socket. A per-turn read budget keeps one
+//!   busy command from starving the rest.
 //! * **Nobody left behind.** A client that disconnects (or resets) mid
 //!   command gets its command's whole process group SIGKILLed and reaped. A
 //!   client that half-closes still receives everything; since a FIN alone
