@@ -273,6 +273,37 @@ fn signal_frame_cancels_the_command() {
 }
 
 #[test]
+fn signal_reaches_the_running_command_and_cancels_those_queued_behind_it() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let mut batch = bytes::BytesMut::new();
+    for command in [
+        "trap 'echo caught; exit 7' INT; echo started; while :; do sleep 0.1; done",
+        "echo second",
+        "echo third",
+    ] {
+        Frame::Exec(Exec::new(command)).encode(&mut batch).unwrap();
+    }
+    c.writer.write_all(&batch).unwrap();
+    assert_eq!(c.next(), Some(Frame::Stdout("started\n".into())));
+    c.send(&Frame::Signal(Signal { signal: 2 }));
+    let first = c.collect();
+    assert_eq!(first.stdout, b"caught\n");
+    assert_eq!(first.termination(), Termination::Code(7));
+    for _ in 0..2 {
+        let queued = c.collect();
+        assert_eq!(queued.stdout, b"", "a cancelled command must not run");
+        let exit = queued.exit.expect("an Exit for the cancelled command");
+        assert_eq!(
+            (exit.termination, exit.runtime_us),
+            (Termination::Signal(2), 0)
+        );
+    }
+    // The connection goes on, and a later command is not affected.
+    assert_eq!(c.run("echo after").stdout, b"after\n");
+}
+
+#[test]
 fn timeout_kills_and_keeps_partial_output() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

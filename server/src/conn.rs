@@ -752,19 +752,22 @@ impl Connection {
         self.cmds.back_mut().filter(|c| c.seq == self.execs)
     }
 
+    /// A `Signal` acts as Ctrl-C on a running script: the command running
+    /// gets it, and every command queued behind it is cancelled. Only
+    /// commands whose `Exec` came before the `Signal` are still here; with
+    /// none, a late cancel has nothing to do.
     fn deliver_signal(&mut self, signal: u8) {
         if !(1..=64).contains(&signal) {
             self.protocol_error("signal number out of range 1-64");
             return;
         }
-        let Some(latest) = self.latest() else {
-            // The command already finished: a late cancel has nothing to do.
-            return;
-        };
-        match &latest.job {
-            Some(job) if job.status.is_none() => job.kill(i32::from(signal)),
-            Some(_) => {}
-            None => latest.cancelled = Some(signal),
+        for cmd in &mut self.cmds {
+            match &cmd.job {
+                Some(job) if job.status.is_none() => job.kill(i32::from(signal)),
+                // Exited; its output is still being read.
+                Some(_) => {}
+                None => cmd.cancelled = Some(signal),
+            }
         }
     }
 
