@@ -12,10 +12,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
+
+use crate::conn::with_default_port;
 
 /// The server address used when `--connect` is not given: the seed's port.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// The port used for an address given without one (`--connect 10.0.0.5`,
+/// a `--hosts` entry `box`), as ssh assumes 22: the server's default port.
+pub const DEFAULT_PORT: u16 = 8080;
 
 /// Hosts run at once by default in fan-out mode.
 pub const DEFAULT_FANOUT: usize = 32;
@@ -36,22 +42,27 @@ Exit status:
 /// Options of the `client` binary.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "client", version, about = "Run commands on the toolkit's server: one-shot like ssh, a REPL, or fanned out over many servers", after_help = AFTER_HELP)]
+// `--group` and `--fanout` mean something only with a host list, from
+// either flag.
+#[command(group = ArgGroup::new("host_list").args(["hosts", "hosts_file"]).multiple(true))]
 pub struct Options {
-    /// Server address, HOST:PORT
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    /// Server address, HOST:PORT; without a port, the server's default
+    /// port 8080 (`10.0.0.5`, `[::1]`, `box`)
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR, value_parser = parse_addr)]
     pub connect: String,
 
     /// File holding the shared secret the server asks for (a trailing
     /// newline is ignored); without it, the server must not require one
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "legacy")]
     pub token_file: Option<PathBuf>,
 
     /// Time limit per command, enforced by the server (which kills the
     /// command and reports status 124) [default: the server's]
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "legacy")]
     pub timeout: Option<Duration>,
 
-    /// Time limit for connecting and for the handshake
+    /// Time limit for connecting and for the handshake; 0 means no limit of
+    /// our own (the operating system's connect timeout still applies)
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     pub connect_timeout: Duration,
 
@@ -69,29 +80,32 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub hosts_file: Option<PathBuf>,
 
-    /// Fan out: at most this many hosts at once
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_FANOUT, value_parser = parse_fanout)]
+    /// Fan out: at most this many hosts at once (needs --hosts or
+    /// --hosts-file)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FANOUT, value_parser = parse_fanout, requires = "host_list")]
     pub fanout: usize,
 
     /// Fan out: instead of live prefixed lines, print identical outputs once
     /// after all hosts finish, with the hosts that produced them (like
-    /// `dshbak -c`)
-    #[arg(long)]
+    /// `dshbak -c`; needs --hosts or --hosts-file)
+    #[arg(long, requires = "host_list")]
     pub group: bool,
 
     /// Speak the seed's wire format (raw command out, 4-byte little-endian
     /// length and output back) to the seed's Python server or `server
-    /// --legacy`; no exit status, stdout and stderr merged
+    /// --legacy`; no exit status, stdout and stderr merged, no --timeout or
+    /// --token-file (the format has no room for them)
     #[arg(long)]
     pub legacy: bool,
 
     /// The command to run, its words joined by spaces as ssh does; without
-    /// it, a REPL (or commands from stdin)
-    #[arg(
-        value_name = "COMMAND",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// it, a REPL (or commands from stdin). Words after the first one are
+    /// the command's even when they look like options (`ls -la`); before
+    /// it, an unknown option is an error, not a command
+    // No `allow_hyphen_values`: with it a mistyped option (`--tiemout 1`)
+    // became the remote command. `trailing_var_arg` alone already takes
+    // everything after the first command word as command words.
+    #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     pub command: Vec<OsString>,
 }
 
@@ -149,6 +163,12 @@ fn parse_secs(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a usable duration"))
+}
+
+/// `--connect`: the address as given, with [`DEFAULT_PORT`] added when it
+/// has none, so prompts and messages name the port actually used.
+fn parse_addr(text: &str) -> Result<String, String> {
+    Ok(with_default_port(text).into_owned())
 }
 
 fn parse_fanout(text: &str) -> Result<usize, String> {
@@ -210,7 +230,6 @@ mod tests {
             "--fanout",
             "4",
             "--group",
-            "--legacy",
             "true",
         ]);
         assert_eq!(options.connect, "[::1]:1");
@@ -220,7 +239,8 @@ mod tests {
         assert_eq!(options.hosts.as_deref(), Some("a:1,b:2"));
         assert_eq!(options.hosts_file, Some(PathBuf::from("/h")));
         assert_eq!(options.fanout, 4);
-        assert!(options.no_stdin && options.group && options.legacy && options.is_fanout());
+        assert!(options.no_stdin && options.group && options.is_fanout());
+        assert!(parse(&["--legacy", "true"]).legacy);
     }
 
     #[test]
@@ -229,6 +249,80 @@ mod tests {
         assert!(Options::from_args(["--timeout", "-1"]).is_err());
         assert!(Options::from_args(["--fanout", "0"]).is_err());
         assert!(Options::from_args(["--connect-timeout", "inf"]).is_err());
+    }
+
+    /// Regression: with `allow_hyphen_values` a mistyped option became the
+    /// remote command (`--tiemout 1 -- true` ran remotely).
+    #[test]
+    fn unknown_option_before_the_command_is_an_error_not_the_command() {
+        for args in [
+            &["--connect", "127.0.0.1:9", "--tiemout", "1", "--", "true"][..],
+            &["--conect", "x", "--", "true"],
+            &["--tiemout", "1", "true"],
+            &["-x", "ls"],
+        ] {
+            let error = Options::from_args(args.iter().copied()).expect_err("unknown option");
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{args:?}"
+            );
+            assert_eq!(error.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn hyphen_words_after_the_first_command_word_belong_to_the_command() {
+        let options = parse(&["--connect", "127.0.0.1:9", "--", "ls", "-la"]);
+        assert_eq!(options.command_line().unwrap(), b"ls -la");
+        let options = parse(&["--connect", "127.0.0.1:9", "ls", "-la", "--tiemout"]);
+        assert_eq!(options.command_line().unwrap(), b"ls -la --tiemout");
+        let options = parse(&["--", "-leading", "x"]);
+        assert_eq!(options.command_line().unwrap(), b"-leading x");
+    }
+
+    #[test]
+    fn legacy_conflicts_with_options_its_format_cannot_carry() {
+        for args in [
+            &["--legacy", "--timeout", "1", "true"][..],
+            &["--legacy", "--token-file", "/t", "true"],
+        ] {
+            let error = Options::from_args(args.iter().copied()).expect_err("conflict");
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
+            assert_eq!(error.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn group_and_fanout_need_a_host_list() {
+        for args in [&["--group", "true"][..], &["--fanout", "4", "true"]] {
+            let error = Options::from_args(args.iter().copied()).expect_err("needs hosts");
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{args:?}"
+            );
+        }
+        parse(&["--group", "--hosts-file", "/h", "true"]);
+        parse(&["--fanout", "2", "--hosts", "a:1", "true"]);
+    }
+
+    #[test]
+    fn connect_without_a_port_uses_the_servers_default_port() {
+        for (given, used) in [
+            ("127.0.0.1", "127.0.0.1:8080"),
+            ("[::1]", "[::1]:8080"),
+            ("::1", "[::1]:8080"),
+            ("localhost", "localhost:8080"),
+            ("localhost:9", "localhost:9"),
+            ("[::1]:9", "[::1]:9"),
+        ] {
+            assert_eq!(parse(&["--connect", given]).connect, used, "{given}");
+        }
     }
 
     #[test]

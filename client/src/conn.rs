@@ -16,32 +16,84 @@
 //!
 //! The handshake itself is the protocol crate's sans-I/O
 //! [`ClientHandshake`]; this module only moves its frames, with the
-//! `--connect-timeout` as the read deadline so a silent peer cannot hang us.
+//! `--connect-timeout` as the read deadline so a silent peer cannot hang us
+//! (a timeout of zero means no deadline of our own, as the server's
+//! `--timeout 0` means none).
+//!
+//! In stdin mode the writer also keeps the *command stream*: the `Exec`s a
+//! feeder sends go through [`FrameWriter::send_commands`], which counts
+//! them, and a Ctrl-C closes that stream and sends its `Signal` in one step
+//! under the writer's lock ([`FrameWriter::close_commands_with`]). So no
+//! `Exec` can follow the cancel on the wire, and once the stream is closed
+//! the count of commands that went out is final.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use protocol::handshake::{ClientHandshake, ClientStep};
-use protocol::io::FrameReader;
+use protocol::handshake::{ClientHandshake, ClientStep, HandshakeError};
+use protocol::io::{FrameReader, ReadError};
 use protocol::{Encoder, Frame, FrameRef};
 
+use crate::cli::DEFAULT_PORT;
 use crate::error::{Cause, SessionError};
+use crate::peer_text::sanitize;
+
+/// `addr` with [`DEFAULT_PORT`] added when it names no port: an IPv4 or
+/// IPv6 address (bare or in brackets) or a host name. Anything else is
+/// returned as is, for the resolver to judge.
+///
+/// ```
+/// use client::conn::with_default_port;
+/// assert_eq!(with_default_port("10.0.0.5"), "10.0.0.5:8080");
+/// assert_eq!(with_default_port("[::1]"), "[::1]:8080");
+/// assert_eq!(with_default_port("::1"), "[::1]:8080");
+/// assert_eq!(with_default_port("box"), "box:8080");
+/// assert_eq!(with_default_port("box:22"), "box:22");
+/// ```
+pub fn with_default_port(addr: &str) -> Cow<'_, str> {
+    if addr.parse::<SocketAddr>().is_ok() {
+        return Cow::Borrowed(addr);
+    }
+    if let Ok(ip) = addr.parse::<IpAddr>() {
+        return Cow::Owned(SocketAddr::new(ip, DEFAULT_PORT).to_string());
+    }
+    let bracketed_v6 = addr
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .is_some_and(|inner| inner.parse::<Ipv6Addr>().is_ok());
+    if bracketed_v6 || (!addr.is_empty() && !addr.contains(':')) {
+        return Cow::Owned(format!("{addr}:{DEFAULT_PORT}"));
+    }
+    Cow::Borrowed(addr)
+}
 
 /// Opens a TCP connection to `addr` (resolved here, each address tried in
-/// turn), giving up after `timeout` in all.
+/// turn; [`DEFAULT_PORT`] when it names none), giving up after `timeout`
+/// in all; a zero `timeout` leaves it to the operating system.
 pub fn connect_tcp(addr: &str, timeout: Duration) -> Result<TcpStream, Cause> {
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(Cause::Resolve)?.collect();
-    let deadline = Instant::now() + timeout;
+    let addrs: Vec<SocketAddr> = with_default_port(addr)
+        .to_socket_addrs()
+        .map_err(Cause::Resolve)?
+        .collect();
+    let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
     let mut last = Cause::NoAddress;
     for candidate in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Cause::ConnectTimedOut(timeout));
-        }
-        match TcpStream::connect_timeout(&candidate, left) {
+        let attempt = match deadline {
+            None => TcpStream::connect(candidate),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Cause::ConnectTimedOut(timeout));
+                }
+                TcpStream::connect_timeout(&candidate, left)
+            }
+        };
+        match attempt {
             Ok(stream) => {
                 // Commands and signals are small and latency-bound.
                 let _ = stream.set_nodelay(true);
@@ -67,6 +119,15 @@ pub struct FrameWriter {
     stream: Arc<Mutex<TcpStream>>,
     control: Arc<TcpStream>,
     encoder: Encoder,
+    commands: Arc<CommandStream>,
+}
+
+/// The state of the command stream (see the module docs); both fields
+/// change only under the writer's lock and are read without it.
+#[derive(Debug, Default)]
+struct CommandStream {
+    closed: AtomicBool,
+    sent: AtomicUsize,
 }
 
 impl FrameWriter {
@@ -75,7 +136,58 @@ impl FrameWriter {
             stream: Arc::new(Mutex::new(stream.try_clone()?)),
             control: Arc::new(stream.try_clone()?),
             encoder: Encoder::new(),
+            commands: Arc::default(),
         })
+    }
+
+    /// Sends `frames` (`Exec`s) in one write as part of the command stream,
+    /// and counts them; `Ok(false)`, sending nothing, once the stream is
+    /// closed. A frame that cannot be encoded (a command over the frame
+    /// limit) stops there: the frames before it still go out and count,
+    /// then the encode error is returned.
+    pub fn send_commands(&self, frames: &[Frame]) -> Result<bool, Cause> {
+        let mut buf = BytesMut::with_capacity(frames.iter().map(|f| f.encoded_len()).sum());
+        let mut encoded = 0;
+        let mut failure = None;
+        for frame in frames {
+            if let Err(e) = self.encoder.encode(frame, &mut buf) {
+                failure = Some(Cause::Encode(e));
+                break;
+            }
+            encoded += 1;
+        }
+        let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.commands.closed.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        stream.write_all(&buf).map_err(Cause::Io)?;
+        self.commands.sent.fetch_add(encoded, Ordering::SeqCst);
+        drop(stream);
+        failure.map_or(Ok(true), Err)
+    }
+
+    /// Closes the command stream and sends `frame` (the cancel) after
+    /// everything it sent, in one step: no command can follow it.
+    pub fn close_commands_with(&self, frame: &Frame) -> Result<(), Cause> {
+        let mut buf = BytesMut::with_capacity(frame.encoded_len());
+        self.encoder
+            .encode(frame, &mut buf)
+            .map_err(Cause::Encode)?;
+        let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
+        self.commands.closed.store(true, Ordering::SeqCst);
+        stream.write_all(&buf).map_err(Cause::Io)
+    }
+
+    /// Whether [`FrameWriter::close_commands_with`] has closed the command
+    /// stream.
+    pub fn commands_closed(&self) -> bool {
+        self.commands.closed.load(Ordering::SeqCst)
+    }
+
+    /// How many commands [`FrameWriter::send_commands`] has sent; final
+    /// once the stream is closed.
+    pub fn commands_sent(&self) -> usize {
+        self.commands.sent.load(Ordering::SeqCst)
     }
 
     /// Sends one whole frame; frames from different threads never mix.
@@ -143,8 +255,9 @@ impl Connection {
         let fail = |cause| SessionError::new(addr, cause);
         let stream = connect_tcp(addr, timeout).map_err(fail)?;
         let writer = FrameWriter::new(&stream).map_err(|e| fail(Cause::Io(e)))?;
+        // Zero means no limit, which is also what `None` means here.
         stream
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .set_read_timeout((!timeout.is_zero()).then_some(timeout))
             .map_err(|e| fail(Cause::Io(e)))?;
         let mut reader = FrameReader::new(stream);
         let (mut handshake, hello) = ClientHandshake::new(token.map(<[u8]>::to_vec));
@@ -177,6 +290,13 @@ impl Connection {
             match handshake.receive(frame) {
                 Ok(ClientStep::Send(reply)) => writer.send(&reply).map_err(fail)?,
                 Ok(ClientStep::Done { .. }) => break,
+                // The server's words go to a terminal: make them one safe line.
+                Err(HandshakeError::Refused { code, message }) => {
+                    return Err(fail(Cause::Handshake(HandshakeError::Refused {
+                        code,
+                        message: sanitize(message.as_bytes()),
+                    })))
+                }
                 Err(e) => return Err(fail(Cause::Handshake(e))),
             }
         }
@@ -226,6 +346,38 @@ impl Connection {
             Ok(None) => Err(Cause::Closed),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Checks, without waiting, that the server has not ended the session
+    /// while we were not reading (the REPL sitting at its prompt past the
+    /// server's idle time-out): `Err` says how it ended. Pings that arrived
+    /// meanwhile are answered. Only for between commands: the socket is
+    /// non-blocking for the moment of the check, for every handle on it.
+    pub fn check_open(&mut self) -> Result<(), Cause> {
+        self.reader
+            .get_ref()
+            .set_nonblocking(true)
+            .map_err(Cause::Io)?;
+        let outcome = loop {
+            match self.reader.read_frame() {
+                Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Ok(Some(Frame::Ping(token))) => {
+                    if let Err(cause) = self.writer.send(&Frame::Pong(token)) {
+                        break Err(cause);
+                    }
+                }
+                Ok(Some(Frame::Error(error))) => break Err(Cause::server(&error)),
+                Ok(Some(other)) => break Err(Cause::Unexpected(other.frame_type())),
+                Ok(None) => break Err(Cause::Closed),
+                Err(e) => break Err(e.into()),
+            }
+        };
+        let blocking = self
+            .reader
+            .get_ref()
+            .set_nonblocking(false)
+            .map_err(Cause::Io);
+        outcome.and(blocking)
     }
 
     /// Splits off the reading half, for a reader thread.

@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use protocol::handshake::HandshakeError;
-use protocol::{DecodeError, EncodeError, ErrorCode, FrameType};
+use protocol::{DecodeError, EncodeError, ErrorCode, ErrorFrame, FrameType, Termination};
 
+use crate::peer_text::sanitize;
 use crate::status;
 
 /// Why a session with one server failed.
@@ -59,17 +60,30 @@ pub enum Cause {
     Server {
         /// Its code.
         code: ErrorCode,
-        /// Its message.
+        /// Its message, made printable ([`crate::peer_text::sanitize`]).
         message: String,
     },
+    /// The server reported an exit no process can have (code outside
+    /// 0..=255, signal outside 1..=127).
+    #[error("protocol error: the server reported an impossible {}", describe_termination(*.0))]
+    ExitOutOfRange(Termination),
     /// The server sent a frame that has no place here.
     #[error("protocol error: unexpected {0:?} frame from the server")]
     Unexpected(FrameType),
     /// A frame could not be encoded (a command too large for the server).
     #[error("cannot send: {0}")]
     Encode(EncodeError),
-    /// A legacy-mode reply could not be decoded.
-    #[error("legacy protocol error: {0}")]
+    /// A line of stdin mode grew past the frame limit before its end: it
+    /// cannot be sent, so it is not buffered further.
+    #[error("cannot send: a command line of over {max} bytes is over the frame limit")]
+    LineTooLong {
+        /// The frame payload limit.
+        max: usize,
+    },
+    /// A legacy-mode reply could not be decoded; most often the server
+    /// speaks the framed protocol (its `Error` frame's header, read as a
+    /// little-endian length, is huge).
+    #[error("legacy protocol error: {0} (is the server in --legacy mode?)")]
     Legacy(protocol::legacy::LegacyError),
     /// A legacy-mode request is over the seed server's read size.
     #[error("command of {len} bytes is over the legacy limit of {max}")]
@@ -83,6 +97,24 @@ pub enum Cause {
 
 fn secs(duration: Duration) -> String {
     format!("{}s", duration.as_secs_f64())
+}
+
+fn describe_termination(termination: Termination) -> String {
+    match termination {
+        Termination::Code(code) => format!("exit code {code}"),
+        Termination::Signal(signal) => format!("signal {signal}"),
+    }
+}
+
+impl Cause {
+    /// The cause for an `Error` frame that ends the session, its message
+    /// made printable.
+    pub fn server(error: &ErrorFrame) -> Cause {
+        Cause::Server {
+            code: error.code,
+            message: sanitize(&error.message),
+        }
+    }
 }
 
 impl From<protocol::io::ReadError> for Cause {

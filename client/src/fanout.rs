@@ -30,6 +30,7 @@ use protocol::Frame;
 use crate::conn::Connection;
 use crate::error::{Cause, SessionError};
 use crate::hosts;
+use crate::peer_text::sanitize;
 use crate::session::{exec_for, wait_for, Completion, Sink, Stop};
 use crate::status;
 
@@ -102,7 +103,7 @@ pub enum Outcome {
     Unreachable(SessionError),
     /// The session broke while the command ran.
     Lost(Cause),
-    /// Not run to the end because our stdout was closed.
+    /// Not run to the end because our stdout or stderr was closed.
     Abandoned,
 }
 
@@ -124,7 +125,7 @@ impl Outcome {
             }
             Outcome::Done(Completion::Exited(_)) | Outcome::Abandoned => None,
             Outcome::Done(Completion::NotRun(error)) => {
-                Some(format!("not run ({})", error.message_lossy()))
+                Some(format!("not run ({})", sanitize(&error.message)))
             }
             Outcome::Unreachable(error) => Some(format!("unreachable ({})", error.cause)),
             Outcome::Lost(cause) => Some(format!("connection lost ({cause})")),
@@ -168,7 +169,7 @@ enum HostSink<'a> {
     Live {
         out: LinePrefixer,
         err: LinePrefixer,
-        stdout_closed: &'a AtomicBool,
+        output_closed: &'a AtomicBool,
     },
     Keep {
         out: Vec<u8>,
@@ -182,16 +183,18 @@ impl HostSink<'_> {
             HostSink::Live {
                 out,
                 err,
-                stdout_closed,
+                output_closed,
             } => {
                 let mut buf = Vec::new();
                 out.finish(&mut buf);
-                if !stdout_closed.load(Ordering::Relaxed) && write_stdout(&buf).is_err() {
-                    stdout_closed.store(true, Ordering::Relaxed);
+                if !output_closed.load(Ordering::Relaxed) && write_stdout(&buf).is_err() {
+                    output_closed.store(true, Ordering::Relaxed);
                 }
                 let mut buf = Vec::new();
                 err.finish(&mut buf);
-                write_stderr(&buf);
+                if !output_closed.load(Ordering::Relaxed) && write_stderr(&buf).is_err() {
+                    output_closed.store(true, Ordering::Relaxed);
+                }
                 (Vec::new(), Vec::new())
             }
             HostSink::Keep { out, err } => (std::mem::take(out), std::mem::take(err)),
@@ -208,27 +211,27 @@ fn write_stdout(buf: &[u8]) -> io::Result<()> {
     out.flush()
 }
 
-fn write_stderr(buf: &[u8]) {
+fn write_stderr(buf: &[u8]) -> io::Result<()> {
     if buf.is_empty() {
-        return;
+        return Ok(());
     }
     let mut err = io::stderr().lock();
-    let _ = err.write_all(buf);
-    let _ = err.flush();
+    err.write_all(buf)?;
+    err.flush()
 }
 
 impl Sink for HostSink<'_> {
     fn stdout(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             HostSink::Live {
-                out, stdout_closed, ..
+                out, output_closed, ..
             } => {
-                if stdout_closed.load(Ordering::Relaxed) {
+                if output_closed.load(Ordering::Relaxed) {
                     return Err(io::ErrorKind::BrokenPipe.into());
                 }
                 let mut buf = Vec::new();
                 out.feed(data, &mut buf);
-                write_stdout(&buf).inspect_err(|_| stdout_closed.store(true, Ordering::Relaxed))
+                write_stdout(&buf).inspect_err(|_| output_closed.store(true, Ordering::Relaxed))
             }
             HostSink::Keep { out, .. } => {
                 out.extend_from_slice(data);
@@ -237,19 +240,27 @@ impl Sink for HostSink<'_> {
         }
     }
 
-    fn stderr(&mut self, data: &[u8]) {
+    fn stderr(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            HostSink::Live { err, .. } => {
+            HostSink::Live {
+                err, output_closed, ..
+            } => {
+                if output_closed.load(Ordering::Relaxed) {
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
                 let mut buf = Vec::new();
                 err.feed(data, &mut buf);
-                write_stderr(&buf);
+                write_stderr(&buf).inspect_err(|_| output_closed.store(true, Ordering::Relaxed))
             }
-            HostSink::Keep { err, .. } => err.extend_from_slice(data),
+            HostSink::Keep { err, .. } => {
+                err.extend_from_slice(data);
+                Ok(())
+            }
         }
     }
 }
 
-fn run_host(addr: &str, plan: &Plan<'_>, stdout_closed: &AtomicBool) -> HostReport {
+fn run_host(addr: &str, plan: &Plan<'_>, output_closed: &AtomicBool) -> HostReport {
     let mut sink = if plan.group {
         HostSink::Keep {
             out: Vec::new(),
@@ -259,7 +270,7 @@ fn run_host(addr: &str, plan: &Plan<'_>, stdout_closed: &AtomicBool) -> HostRepo
         HostSink::Live {
             out: LinePrefixer::new(addr),
             err: LinePrefixer::new(addr),
-            stdout_closed,
+            output_closed,
         }
     };
     let outcome = match Connection::open(addr, plan.token, plan.connect_timeout) {
@@ -270,7 +281,7 @@ fn run_host(addr: &str, plan: &Plan<'_>, stdout_closed: &AtomicBool) -> HostRepo
                 Err(cause) => Outcome::Lost(cause),
                 Ok(()) => match wait_for(&mut conn, &mut sink) {
                     Ok(done) => Outcome::Done(done),
-                    Err(Stop::StdoutClosed) => Outcome::Abandoned,
+                    Err(Stop::OutputClosed) => Outcome::Abandoned,
                     Err(Stop::Lost(cause)) => Outcome::Lost(cause),
                 },
             }
@@ -288,7 +299,8 @@ fn run_host(addr: &str, plan: &Plan<'_>, stdout_closed: &AtomicBool) -> HostRepo
 /// Runs the plan; returns every host's report, in the plan's host order.
 pub fn run_all(plan: &Plan<'_>) -> Vec<HostReport> {
     let next = AtomicUsize::new(0);
-    let stdout_closed = AtomicBool::new(false);
+    // Our stdout or stderr is gone: no host is worth running any more.
+    let output_closed = AtomicBool::new(false);
     let slots: Mutex<Vec<Option<HostReport>>> =
         Mutex::new(plan.hosts.iter().map(|_| None).collect());
     let workers = plan.fanout.clamp(1, plan.hosts.len().max(1));
@@ -299,7 +311,7 @@ pub fn run_all(plan: &Plan<'_>) -> Vec<HostReport> {
                 let Some(addr) = plan.hosts.get(index) else {
                     return;
                 };
-                let report = if stdout_closed.load(Ordering::Relaxed) {
+                let report = if output_closed.load(Ordering::Relaxed) {
                     HostReport {
                         addr: addr.clone(),
                         outcome: Outcome::Abandoned,
@@ -307,7 +319,7 @@ pub fn run_all(plan: &Plan<'_>) -> Vec<HostReport> {
                         stderr: Vec::new(),
                     }
                 } else {
-                    run_host(addr, plan, &stdout_closed)
+                    run_host(addr, plan, &output_closed)
                 };
                 slots.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(report);
             });
@@ -431,7 +443,7 @@ pub fn run(plan: &Plan<'_>) -> u8 {
         .iter()
         .any(|r| matches!(r.outcome, Outcome::Abandoned))
     {
-        // Our stdout is gone: end quietly, as in one-shot mode.
+        // Our stdout or stderr is gone: end quietly, as in one-shot mode.
         return status::SUCCESS;
     }
     if plan.group {
@@ -443,14 +455,17 @@ pub fn run(plan: &Plan<'_>) -> u8 {
             {
                 return status::SUCCESS;
             }
-            if !group.stderr.is_empty() {
-                write_stderr(header.as_bytes());
-                write_stderr(group.stderr);
+            if !group.stderr.is_empty()
+                && write_stderr(header.as_bytes())
+                    .and_then(|()| write_stderr(group.stderr))
+                    .is_err()
+            {
+                return status::SUCCESS;
             }
         }
     }
     for line in summary(&reports) {
-        eprintln!("client: {line}");
+        note!("client: {line}");
     }
     overall_status(reports.iter().map(|r| r.outcome.status()))
 }

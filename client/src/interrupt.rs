@@ -13,6 +13,12 @@
 //! session. Unarmed (connecting, editing a line is in raw mode and never
 //! raises SIGINT), a press does what it would have done without us: end
 //! the process.
+//!
+//! Stdin mode arms with [`Interrupts::arm_stopping_commands`]: the first
+//! press also closes the connection's command stream, in the same step as
+//! the `Signal` goes out (see [`crate::conn`]), so no later line of the
+//! script is sent, and then tells the session, which stops waiting for more
+//! input; as a shell script interrupted by Ctrl-C stops.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -41,9 +47,29 @@ pub enum SecondPress {
     Kill,
 }
 
+/// Called, on a thread of its own, once a first press has closed the
+/// command stream and sent its cancel.
+pub type OnCancel = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Clone)]
+struct Arming {
+    writer: FrameWriter,
+    policy: SecondPress,
+    stop_commands: Option<OnCancel>,
+}
+
+impl std::fmt::Debug for Arming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arming")
+            .field("policy", &self.policy)
+            .field("stop_commands", &self.stop_commands.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    armed: Option<(FrameWriter, SecondPress)>,
+    armed: Option<Arming>,
     last_press: Option<Instant>,
     cancelled: bool,
     quit: bool,
@@ -77,8 +103,32 @@ impl Interrupts {
 
     /// Routes presses to the command behind `writer` until the guard drops.
     pub fn arm(&self, writer: FrameWriter, policy: SecondPress) -> Armed<'_> {
+        self.arm_with(Arming {
+            writer,
+            policy,
+            stop_commands: None,
+        })
+    }
+
+    /// Like [`Interrupts::arm`], and the first press also closes the
+    /// command stream of `writer` before its cancel goes out, then calls
+    /// `on_cancel` (stdin mode).
+    pub fn arm_stopping_commands(
+        &self,
+        writer: FrameWriter,
+        policy: SecondPress,
+        on_cancel: OnCancel,
+    ) -> Armed<'_> {
+        self.arm_with(Arming {
+            writer,
+            policy,
+            stop_commands: Some(on_cancel),
+        })
+    }
+
+    fn arm_with(&self, arming: Arming) -> Armed<'_> {
         let mut state = self.lock();
-        state.armed = Some((writer, policy));
+        state.armed = Some(arming);
         state.cancelled = false;
         state.quit = false;
         Armed { interrupts: self }
@@ -114,7 +164,12 @@ fn on_press(shared: &Mutex<State>) {
         .last_press
         .is_some_and(|last| now.duration_since(last) < DOUBLE_PRESS);
     state.last_press = Some(now);
-    let Some((writer, policy)) = state.armed.clone() else {
+    let Some(Arming {
+        writer,
+        policy,
+        stop_commands,
+    }) = state.armed.clone()
+    else {
         drop(state);
         // Nothing to cancel: behave as if we had no handler.
         let _ = signal_hook::low_level::emulate_default_handler(SIGINT);
@@ -128,12 +183,12 @@ fn on_press(shared: &Mutex<State>) {
         }
         (true, SecondPress::Kill) => {
             drop(state);
-            send_signal_frame(writer, KILL);
+            send_signal_frame(writer, KILL, None);
         }
         (false, _) => {
             state.cancelled = true;
             drop(state);
-            send_signal_frame(writer, CANCEL);
+            send_signal_frame(writer, CANCEL, stop_commands);
         }
     }
 }
@@ -142,11 +197,20 @@ fn on_press(shared: &Mutex<State>) {
 /// behind a stdin forwarder stuck in `write` (the server stops reading
 /// while the command's stdin is full), and the Ctrl-C thread must stay
 /// free to see the second press, whose quit needs no lock.
-fn send_signal_frame(writer: FrameWriter, signal: u8) {
+fn send_signal_frame(writer: FrameWriter, signal: u8, stop_commands: Option<OnCancel>) {
     let spawned = thread::Builder::new()
         .name("send-signal".into())
         .spawn(move || {
-            let _ = writer.send(&Frame::Signal(Signal { signal }));
+            let frame = Frame::Signal(Signal { signal });
+            match stop_commands {
+                None => drop(writer.send(&frame)),
+                Some(on_cancel) => {
+                    // Closed even if the send fails: the session must stop
+                    // waiting for input either way.
+                    let _ = writer.close_commands_with(&frame);
+                    on_cancel();
+                }
+            }
         });
     // No thread to be had: a second press still quits.
     drop(spawned);

@@ -27,7 +27,10 @@
 //!   legacy replies); nothing here re-implements it.
 //! * **Output is byte-exact** and written as it arrives; remote stderr goes
 //!   to our stderr. The client's own diagnostics are single lines on stderr
-//!   starting `client: ADDR: `. A closed stdout ends the client quietly.
+//!   starting `client: ADDR: `; text the server supplies is escaped and
+//!   cut to one line first ([`peer_text`]). A closed stdout or stderr ends
+//!   the client quietly, and closing the connection makes the server kill
+//!   the command.
 //! * **Typed errors** ([`Error`], [`SessionError`], [`Cause`]); nothing from
 //!   the network can make the client panic.
 //!
@@ -52,6 +55,16 @@
 //! ```
 #![deny(missing_docs)]
 
+/// Prints one diagnostic line on stderr. Unlike `eprintln!`, a closed
+/// stderr is ignored rather than a panic: the session notices a broken
+/// stderr where it writes the remote command's stderr, and ends quietly.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 pub mod conn;
 mod error;
@@ -59,6 +72,7 @@ pub mod fanout;
 pub mod hosts;
 pub mod interrupt;
 pub mod legacy;
+pub mod peer_text;
 pub mod repl;
 pub mod session;
 pub mod status;
@@ -66,7 +80,7 @@ pub mod status;
 use std::io::{self, BufReader, IsTerminal};
 use std::path::Path;
 
-pub use cli::{Options, DEFAULT_ADDR, DEFAULT_FANOUT};
+pub use cli::{Options, DEFAULT_ADDR, DEFAULT_FANOUT, DEFAULT_PORT};
 pub use error::{Cause, Error, SessionError};
 
 use conn::Connection;
@@ -150,9 +164,10 @@ pub fn run(options: &Options) -> Result<u8, Error> {
     }
     let interrupts = Interrupts::install().map_err(Error::Signals)?;
     let Some(command) = command else {
-        let conn = Connection::open(&options.connect, token, options.connect_timeout)?;
+        let connect = || Connection::open(&options.connect, token, options.connect_timeout);
+        let conn = connect()?;
         return if io::stdin().is_terminal() {
-            repl::run(conn, options.timeout_ms(), &interrupts)
+            repl::run(conn, &connect, options.timeout_ms(), &interrupts)
         } else {
             session::script(
                 conn,

@@ -1,6 +1,7 @@
 //! The `client` binary: parse the options, run, exit with the documented
 //! status (see `client --help` and the `client::status` module).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,7 +11,8 @@ fn main() -> ExitCode {
     match client::run(&options) {
         Ok(status) => ExitCode::from(status),
         Err(error) => {
-            eprintln!("client: {error}");
+            // A closed stderr must not turn the status into a panic's.
+            let _ = writeln!(std::io::stderr(), "client: {error}");
             ExitCode::from(error.exit_code())
         }
     }

@@ -13,6 +13,15 @@
 //! SIGKILL) without ending the session. `bye` (the seed's word), `exit` and
 //! Ctrl-D leave.
 //!
+//! A server closes a connection that sits idle past its `--idle-timeout`
+//! (600 s by default), which a REPL left at its prompt easily does. So
+//! before each command the REPL checks, without waiting, whether the server
+//! has ended the session ([`Connection::check_open`]); if it has, it
+//! connects again (handshake and token as at the start), says so in one
+//! short line, and runs the command there. Only a failed reconnect is an
+//! error. (A close that lands between the check and the command still
+//! fails that command, as before: a command is never sent twice.)
+//!
 //! The history lives in `$XDG_DATA_HOME/rcmd/client_history` (by default
 //! `~/.local/share/rcmd/client_history`), saved after every command so a
 //! killed client loses nothing. It is computed here rather than with a
@@ -21,12 +30,12 @@
 use std::env;
 use std::path::PathBuf;
 
-use protocol::Frame;
+use protocol::{ErrorCode, Frame};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
 use crate::conn::Connection;
-use crate::error::{Error, SessionError};
+use crate::error::{Cause, Error, SessionError};
 use crate::interrupt::{Interrupts, SecondPress};
 use crate::session::{classify_line, exec_for, report, wait_for, Line, StdSink, Stop};
 use crate::status;
@@ -66,10 +75,30 @@ fn save(editor: &mut DefaultEditor, path: Option<&PathBuf>) {
     let _ = editor.save_history(path);
 }
 
+/// What to tell the user when the server ended the session at the prompt.
+///
+/// ```
+/// use client::{repl::reconnect_note, Cause};
+/// assert_eq!(reconnect_note(&Cause::Closed), "the server closed the connection");
+/// ```
+pub fn reconnect_note(why: &Cause) -> String {
+    match why {
+        Cause::Server {
+            code: ErrorCode::Timeout,
+            ..
+        } => "the server closed the idle connection".to_string(),
+        Cause::Server { message, .. } => format!("the server closed the connection: {message}"),
+        Cause::Closed => "the server closed the connection".to_string(),
+        other => format!("the connection was lost: {other}"),
+    }
+}
+
 /// Runs the REPL until `bye`, `exit` or Ctrl-D; returns the last
-/// command's status.
+/// command's status. `connect` opens a fresh connection when the server
+/// has closed this one (see the module docs).
 pub fn run(
     mut conn: Connection,
+    connect: &dyn Fn() -> Result<Connection, SessionError>,
     timeout_ms: Option<u32>,
     interrupts: &Interrupts,
 ) -> Result<u8, Error> {
@@ -93,6 +122,14 @@ pub fn run(
         };
         let _ = editor.add_history_entry(line.trim());
         save(&mut editor, history.as_ref());
+        if let Err(why) = conn.check_open() {
+            conn = connect()?;
+            note!(
+                "client: {}: (reconnected: {})",
+                conn.addr(),
+                reconnect_note(&why)
+            );
+        }
         let addr = conn.addr().to_string();
         let lost = |cause| Error::from(SessionError::new(&addr, cause));
         conn.send(&Frame::Exec(exec_for(command, timeout_ms, false)))
@@ -100,7 +137,7 @@ pub fn run(
         let _armed = interrupts.arm(conn.writer(), SecondPress::Kill);
         match wait_for(&mut conn, &mut StdSink) {
             Ok(done) => last = report(&addr, &done, interrupts.take_cancelled()),
-            Err(Stop::StdoutClosed) => break,
+            Err(Stop::OutputClosed) => break,
             Err(Stop::Lost(cause)) => return Err(lost(cause)),
         }
     }

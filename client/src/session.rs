@@ -18,7 +18,24 @@
 //! ended *and* every command sent has been answered.
 //!
 //! A closed stdout (`client -- yes | head -1`) is not an error: the session
-//! ends at once, quietly, with status 0, as ripgrep does.
+//! ends at once, quietly, with status 0, as ripgrep does. A closed stderr
+//! (`client -- 'yes >&2' 2>&1 >/dev/null | head -1`) ends it the same way:
+//! output nobody can see is not worth running a command for.
+//!
+//! Stdin mode and Ctrl-C: the first press closes the command stream and
+//! sends the cancel in one step (see [`crate::conn`]), so no line read
+//! after it is sent; the server cancels the running command and every one
+//! queued behind it. The session then only waits until each command that
+//! went out is answered, says so in one line, and exits 130, as an
+//! interrupted shell script would.
+//!
+//! Stdin mode and a line too long for a frame: the lines before it run and
+//! are answered as usual (they were sent already, or go out now), the long
+//! line and everything after it are not sent, and once the answers are in
+//! the client exits 255 with the same `cannot send: …` line as one-shot
+//! mode gives for an oversize command: the same cause, the same status. A
+//! line is never buffered past [`protocol::DEFAULT_MAX_PAYLOAD`] bytes
+//! while its end is awaited, since it could not be sent anyway.
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::net::TcpStream;
@@ -27,11 +44,14 @@ use std::thread;
 
 use bytes::Bytes;
 use protocol::io::FrameReader;
-use protocol::{ErrorCode, ErrorFrame, Exec, Exit, Frame, FrameRef, FrameType, Termination};
+use protocol::{
+    ErrorCode, ErrorFrame, Exec, Exit, Frame, FrameRef, FrameType, Termination, DEFAULT_MAX_PAYLOAD,
+};
 
 use crate::conn::{Connection, FrameWriter};
 use crate::error::{Cause, Error, SessionError};
 use crate::interrupt::{Interrupts, SecondPress};
+use crate::peer_text::sanitize;
 use crate::status;
 
 /// Bytes of stdin read per `Stdin` frame.
@@ -46,8 +66,9 @@ pub trait Sink {
     /// Remote stdout bytes; an error means stdout is gone and the session
     /// should end.
     fn stdout(&mut self, data: &[u8]) -> io::Result<()>;
-    /// Remote stderr bytes; failures to show them are not fatal.
-    fn stderr(&mut self, data: &[u8]);
+    /// Remote stderr bytes; an error means stderr is gone and the session
+    /// should end, as for stdout.
+    fn stderr(&mut self, data: &[u8]) -> io::Result<()>;
 }
 
 /// This process's own stdout and stderr, flushed after every chunk so
@@ -79,10 +100,10 @@ impl Sink for StdSink {
         out.flush()
     }
 
-    fn stderr(&mut self, data: &[u8]) {
+    fn stderr(&mut self, data: &[u8]) -> io::Result<()> {
         let mut err = io::stderr().lock();
-        let _ = err.write_all(data);
-        let _ = err.flush();
+        err.write_all(data)?;
+        err.flush()
     }
 }
 
@@ -109,8 +130,8 @@ impl Completion {
 /// Why a session stopped before its commands were answered.
 #[derive(Debug)]
 pub enum Stop {
-    /// Our stdout was closed: end quietly.
-    StdoutClosed,
+    /// Our stdout or stderr was closed: end quietly.
+    OutputClosed,
     /// The connection failed.
     Lost(Cause),
 }
@@ -129,27 +150,27 @@ pub fn handle_frame(
 ) -> Result<Option<Completion>, Stop> {
     let frame = match frame {
         FrameRef::Stdout(data) => {
-            sink.stdout(data).map_err(|_| Stop::StdoutClosed)?;
+            sink.stdout(data).map_err(|_| Stop::OutputClosed)?;
             return Ok(None);
         }
         FrameRef::Stderr(data) => {
-            sink.stderr(data);
+            sink.stderr(data).map_err(|_| Stop::OutputClosed)?;
             return Ok(None);
         }
         FrameRef::Stdin(_) => return Err(Stop::Lost(Cause::Unexpected(FrameType::Stdin))),
         FrameRef::Other(frame) => frame,
     };
     match frame {
+        // No status can stand for it, so it is not passed off as 255 in
+        // silence: the session ends with a protocol error naming it.
+        Frame::Exit(exit) if !status::is_possible(&exit) => {
+            return Err(Stop::Lost(Cause::ExitOutOfRange(exit.termination)))
+        }
         Frame::Exit(exit) => return Ok(Some(Completion::Exited(exit))),
         Frame::Error(error) if is_per_command(error.code) => {
             return Ok(Some(Completion::NotRun(error)))
         }
-        Frame::Error(error) => {
-            return Err(Stop::Lost(Cause::Server {
-                code: error.code,
-                message: error.message_lossy().into_owned(),
-            }))
-        }
+        Frame::Error(error) => return Err(Stop::Lost(Cause::server(&error))),
         Frame::Ping(token) => writer.send(&Frame::Pong(token)).map_err(Stop::Lost)?,
         Frame::Pong(_) => {}
         other => return Err(Stop::Lost(Cause::Unexpected(other.frame_type()))),
@@ -183,22 +204,22 @@ pub fn exec_for(command: &[u8], timeout_ms: Option<u32>, stdin: bool) -> Exec {
 pub fn report(addr: &str, completion: &Completion, cancelled: bool) -> u8 {
     match completion {
         Completion::Exited(exit) if exit.timed_out => {
-            eprintln!("client: {addr}: command timed out; the server killed it");
+            note!("client: {addr}: command timed out; the server killed it");
         }
         Completion::Exited(exit) if cancelled => match exit.termination {
-            Termination::Signal(_) => eprintln!(
+            Termination::Signal(_) => note!(
                 "client: {addr}: cancelled by Ctrl-C; remote command {}",
                 status::describe(exit)
             ),
-            Termination::Code(_) => eprintln!(
+            Termination::Code(_) => note!(
                 "client: {addr}: Ctrl-C sent; remote command ended with {}",
                 status::describe(exit)
             ),
         },
         Completion::Exited(_) => {}
-        Completion::NotRun(error) => eprintln!(
+        Completion::NotRun(error) => note!(
             "client: {addr}: server could not run the command: {} ({:?})",
-            error.message_lossy(),
+            sanitize(&error.message),
             error.code
         ),
     }
@@ -208,11 +229,9 @@ pub fn report(addr: &str, completion: &Completion, cancelled: bool) -> u8 {
 /// Turns how a session stopped into a status or an error.
 fn stopped(addr: &str, stop: Stop, interrupts: &Interrupts) -> Result<u8, Error> {
     match stop {
-        Stop::StdoutClosed => Ok(status::SUCCESS),
+        Stop::OutputClosed => Ok(status::SUCCESS),
         Stop::Lost(_) if interrupts.quit_requested() => {
-            eprintln!(
-                "client: {addr}: interrupted; connection closed, the server kills the command"
-            );
+            note!("client: {addr}: interrupted; connection closed, the server kills the command");
             Ok(status::SIGNAL_BASE + 2)
         }
         Stop::Lost(cause) => Err(SessionError::new(addr, cause).into()),
@@ -326,8 +345,12 @@ pub fn classify_line(line: &[u8]) -> Line<'_> {
 
 enum Msg {
     Frame(Result<Frame, Cause>),
-    Sent,
+    /// The input ended (or a `bye`), every command in it sent.
     InputDone,
+    /// A line could not be sent; the ones before it were.
+    InputFailed(Cause),
+    /// A Ctrl-C closed the command stream.
+    Interrupted,
 }
 
 fn spawn_reader(mut reader: FrameReader<TcpStream>, tx: mpsc::SyncSender<Msg>) -> io::Result<()> {
@@ -348,7 +371,7 @@ fn spawn_reader(mut reader: FrameReader<TcpStream>, tx: mpsc::SyncSender<Msg>) -
 }
 
 fn spawn_feeder<R: BufRead + Send + 'static>(
-    mut input: R,
+    input: R,
     writer: FrameWriter,
     timeout_ms: Option<u32>,
     tx: mpsc::SyncSender<Msg>,
@@ -356,37 +379,54 @@ fn spawn_feeder<R: BufRead + Send + 'static>(
     thread::Builder::new()
         .name("commands".into())
         .spawn(move || {
-            // Every complete line that one read brings goes out in one
-            // write: a thousand commands piped in cost a handful of
-            // syscalls and segments, not a thousand.
-            let mut pending: Vec<u8> = Vec::new();
-            let mut quit = false;
-            while !quit {
-                let chunk = match input.fill_buf() {
-                    Ok([]) | Err(_) => break,
-                    Ok(chunk) => chunk,
-                };
-                let taken = chunk.len();
-                pending.extend_from_slice(chunk);
-                input.consume(taken);
-                let (frames, used, stop) = commands_in(&pending, timeout_ms);
-                pending.drain(..used);
-                quit = stop;
-                if !send_commands(&writer, &frames, &tx) {
-                    return;
-                }
-            }
-            if !quit && !pending.is_empty() {
-                // The last line, without its newline.
-                pending.push(b'\n');
-                let (frames, _, _) = commands_in(&pending, timeout_ms);
-                if !send_commands(&writer, &frames, &tx) {
-                    return;
-                }
-            }
-            let _ = tx.send(Msg::InputDone);
+            let msg = match feed(input, &writer, timeout_ms) {
+                Ok(()) => Msg::InputDone,
+                // The reader sees a broken connection too, and says so.
+                Err(Cause::Io(_)) => return,
+                Err(cause) => Msg::InputFailed(cause),
+            };
+            let _ = tx.send(msg);
         })
         .map(drop)
+}
+
+/// Sends a command for every line of `input` until its end, a `bye`, or a
+/// closed command stream (Ctrl-C).
+fn feed<R: BufRead>(
+    mut input: R,
+    writer: &FrameWriter,
+    timeout_ms: Option<u32>,
+) -> Result<(), Cause> {
+    // Every complete line that one read brings goes out in one write: a
+    // thousand commands piped in cost a handful of syscalls and segments,
+    // not a thousand.
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let taken = chunk.len();
+        pending.extend_from_slice(chunk);
+        input.consume(taken);
+        let (frames, used, quit) = commands_in(&pending, timeout_ms);
+        pending.drain(..used);
+        if !writer.send_commands(&frames)? || quit {
+            return Ok(());
+        }
+        if pending.len() > DEFAULT_MAX_PAYLOAD {
+            return Err(Cause::LineTooLong {
+                max: DEFAULT_MAX_PAYLOAD,
+            });
+        }
+    }
+    if !pending.is_empty() {
+        // The last line, without its newline.
+        pending.push(b'\n');
+        let (frames, _, _) = commands_in(&pending, timeout_ms);
+        writer.send_commands(&frames)?;
+    }
+    Ok(())
 }
 
 /// The `Exec` frames for the complete lines at the front of `input`, how
@@ -408,20 +448,9 @@ fn commands_in(input: &[u8], timeout_ms: Option<u32>) -> (Vec<Frame>, usize, boo
     (frames, used, false)
 }
 
-/// Sends `frames` in one write and counts each as sent; false once the
-/// connection or the main thread is gone.
-fn send_commands(writer: &FrameWriter, frames: &[Frame], tx: &mpsc::SyncSender<Msg>) -> bool {
-    if frames.is_empty() {
-        return true;
-    }
-    let refs: Vec<&Frame> = frames.iter().collect();
-    // A send failure shows up on the reader side as well.
-    writer.send_all(&refs).is_ok() && frames.iter().all(|_| tx.send(Msg::Sent).is_ok())
-}
-
 /// Stdin mode: each line of `input` is a command, all sent pipelined on
 /// this connection, outputs in order. The status is the last failing
-/// command's, 0 if none failed.
+/// command's, 0 if none failed; 130 after a Ctrl-C (see the module docs).
 pub fn script<R: BufRead + Send + 'static>(
     conn: Connection,
     input: R,
@@ -433,32 +462,46 @@ pub fn script<R: BufRead + Send + 'static>(
     let io_error = |e| Error::from(SessionError::new(&addr, Cause::Io(e)));
     let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
     spawn_reader(reader, tx.clone()).map_err(io_error)?;
+    let interrupted = tx.clone();
+    let on_cancel = std::sync::Arc::new(move || {
+        let _ = interrupted.send(Msg::Interrupted);
+    });
+    let _armed = interrupts.arm_stopping_commands(writer.clone(), SecondPress::Quit, on_cancel);
     spawn_feeder(input, writer.clone(), timeout_ms, tx).map_err(io_error)?;
-    let _armed = interrupts.arm(writer.clone(), SecondPress::Quit);
-    let (mut sent, mut answered, mut input_done) = (0usize, 0usize, false);
+    let mut answered = 0usize;
+    let mut input_end: Option<Result<(), Cause>> = None;
     let mut last_failure = status::SUCCESS;
     let mut sink = StdSink;
-    while !(input_done && answered >= sent) {
+    loop {
+        // Once the stream is closed, or the input is over, the count of
+        // commands sent is final.
+        let no_more = writer.commands_closed() || input_end.is_some();
+        if no_more && answered >= writer.commands_sent() {
+            break;
+        }
         let Ok(msg) = rx.recv() else {
-            // Both threads are gone without saying so: treat as closed.
+            // Every sender is gone without saying so: treat as closed.
             return stopped(&addr, Stop::Lost(Cause::Closed), interrupts);
         };
         let frame = match msg {
-            Msg::Sent => {
-                sent += 1;
-                continue;
-            }
             Msg::InputDone => {
-                input_done = true;
+                input_end = Some(Ok(()));
                 continue;
             }
+            Msg::InputFailed(cause) => {
+                input_end = Some(Err(cause));
+                continue;
+            }
+            Msg::Interrupted => continue,
             Msg::Frame(Ok(frame)) => frame,
             Msg::Frame(Err(cause)) => return stopped(&addr, Stop::Lost(cause), interrupts),
         };
         match handle_frame(FrameRef::from(&frame), &writer, &mut sink) {
             Ok(Some(done)) => {
                 answered += 1;
-                let code = report(&addr, &done, interrupts.take_cancelled());
+                // Not a line per cancelled command: one line says it all
+                // at the end.
+                let code = report(&addr, &done, false);
                 if code != status::SUCCESS {
                     last_failure = code;
                 }
@@ -467,7 +510,18 @@ pub fn script<R: BufRead + Send + 'static>(
             Err(stop) => return stopped(&addr, stop, interrupts),
         }
     }
-    Ok(last_failure)
+    if writer.commands_closed() {
+        note!(
+            "client: {addr}: interrupted by Ctrl-C after {} commands were sent; \
+             no more were read, and those still running or queued were cancelled",
+            writer.commands_sent()
+        );
+        return Ok(status::SIGNAL_BASE + 2);
+    }
+    match input_end {
+        Some(Err(cause)) => Err(SessionError::new(&addr, cause).into()),
+        _ => Ok(last_failure),
+    }
 }
 
 #[cfg(test)]
@@ -507,8 +561,12 @@ mod tests {
             self.out.extend_from_slice(data);
             Ok(())
         }
-        fn stderr(&mut self, data: &[u8]) {
+        fn stderr(&mut self, data: &[u8]) -> io::Result<()> {
+            if self.closed {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
             self.err.extend_from_slice(data);
+            Ok(())
         }
     }
 
@@ -578,6 +636,118 @@ mod tests {
         assert!(sink.out.is_empty());
     }
 
+    /// Regression: errors writing stderr were ignored, so `client --
+    /// 'yes >&2' 2>&1 >/dev/null | head -1` ran forever.
+    #[test]
+    fn closed_stderr_stops_the_session_quietly_like_closed_stdout() {
+        let (writer, _listener) = writer();
+        let mut sink = Collect {
+            closed: true,
+            ..Collect::default()
+        };
+        let frame = Frame::Stderr(Bytes::from_static(b"y\n"));
+        assert!(matches!(
+            handle_frame((&frame).into(), &writer, &mut sink),
+            Err(Stop::OutputClosed)
+        ));
+    }
+
+    /// Regression: an impossible exit became a silent 255.
+    #[test]
+    fn impossible_exit_values_are_a_protocol_error_naming_them() {
+        let (writer, _listener) = writer();
+        for (termination, shown) in [
+            (Termination::Code(300), "exit code 300"),
+            (Termination::Code(-1), "exit code -1"),
+            (Termination::Signal(200), "signal 200"),
+            (Termination::Signal(0), "signal 0"),
+        ] {
+            let frame = Frame::Exit(Exit {
+                termination,
+                timed_out: false,
+                runtime_us: 0,
+            });
+            let Err(Stop::Lost(cause)) =
+                handle_frame((&frame).into(), &writer, &mut Collect::default())
+            else {
+                panic!("{termination:?} was accepted");
+            };
+            assert_eq!(
+                cause.to_string(),
+                format!("protocol error: the server reported an impossible {shown}")
+            );
+        }
+    }
+
+    #[test]
+    fn server_error_messages_are_made_one_printable_line() {
+        let (writer, _listener) = writer();
+        let mut message = b"bad\nthing\x1b[2J\xff".to_vec();
+        message.extend(std::iter::repeat_n(b'z', 100_000));
+        let frame = Frame::Error(ErrorFrame {
+            code: ErrorCode::Internal,
+            message: message.into(),
+        });
+        let Err(Stop::Lost(cause)) =
+            handle_frame((&frame).into(), &writer, &mut Collect::default())
+        else {
+            panic!("the error did not end the session");
+        };
+        let line = cause.to_string();
+        assert!(
+            line.starts_with("server error: bad\\nthing\\u{1b}[2J\u{fffd}zzz"),
+            "{line}"
+        );
+        assert!(line.contains("more characters cut]"), "{line}");
+        assert!(!line.chars().any(char::is_control));
+        assert!(line.len() < 1024);
+    }
+
+    /// Regression: the feeder ended on the encode error without telling
+    /// the session, which then waited for the server's idle time-out.
+    #[test]
+    fn a_line_over_the_frame_limit_is_an_error_after_the_lines_before_it_are_sent() {
+        let (writer, _listener) = writer();
+        let mut input = b"echo before\necho ".to_vec();
+        input.extend(std::iter::repeat_n(
+            b'a',
+            DEFAULT_MAX_PAYLOAD + DEFAULT_MAX_PAYLOAD / 2,
+        ));
+        input.extend_from_slice(b"a\necho after\n");
+        // The long line arrives whole in one read, with the line before it.
+        let input = io::BufReader::with_capacity(input.len(), &input[..]);
+        let error = feed(input, &writer, None).expect_err("too long");
+        assert!(matches!(error, Cause::Encode(_)), "{error}");
+        assert!(error
+            .to_string()
+            .starts_with("cannot send: frame payload of"));
+        assert_eq!(
+            writer.commands_sent(),
+            1,
+            "`echo before` went out, nothing after"
+        );
+    }
+
+    #[test]
+    fn a_line_without_end_is_not_buffered_past_the_frame_limit() {
+        let (writer, _listener) = writer();
+        let input = vec![b'a'; 3 * DEFAULT_MAX_PAYLOAD];
+        let error = feed(&input[..], &writer, None).expect_err("too long");
+        assert!(matches!(error, Cause::LineTooLong { .. }), "{error}");
+        assert_eq!(writer.commands_sent(), 0);
+    }
+
+    #[test]
+    fn no_command_is_sent_once_a_ctrl_c_closed_the_stream() {
+        let (writer, _listener) = writer();
+        writer
+            .close_commands_with(&Frame::Signal(protocol::Signal { signal: 2 }))
+            .expect("cancel sent");
+        feed(&b"echo late\n"[..], &writer, None).expect("stops quietly");
+        assert!(writer.commands_closed());
+        assert_eq!(writer.commands_sent(), 0);
+    }
+
     #[test]
     fn closed_stdout_stops_the_session_quietly() {
         let (writer, _listener) = writer();
@@ -588,7 +758,7 @@ mod tests {
         let frame = Frame::Stdout(Bytes::from_static(b"y\n"));
         assert!(matches!(
             handle_frame((&frame).into(), &writer, &mut sink),
-            Err(Stop::StdoutClosed)
+            Err(Stop::OutputClosed)
         ));
     }
 }

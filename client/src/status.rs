@@ -48,6 +48,25 @@ pub fn exit_status(exit: &Exit) -> u8 {
     }
 }
 
+/// Whether `exit` is one a process can have: an exit code in 0..=255 or a
+/// signal in 1..=127 (so that 128+n is still a status). Anything else is a
+/// protocol error, not a status.
+///
+/// ```
+/// use client::status::is_possible;
+/// use protocol::{Exit, Termination};
+/// let exit = |termination| Exit { termination, timed_out: false, runtime_us: 0 };
+/// assert!(is_possible(&exit(Termination::Code(255))));
+/// assert!(!is_possible(&exit(Termination::Code(300))));
+/// assert!(!is_possible(&exit(Termination::Signal(200))));
+/// ```
+pub fn is_possible(exit: &Exit) -> bool {
+    match exit.termination {
+        Termination::Code(code) => (0..=255).contains(&code),
+        Termination::Signal(signal) => (1..=127).contains(&signal),
+    }
+}
+
 /// A short human description of how a command ended, for summaries.
 ///
 /// ```

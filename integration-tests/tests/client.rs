@@ -219,25 +219,48 @@ fn press_ctrl_c_until_exit(child: &mut Child) -> Option<std::process::ExitStatus
     None
 }
 
-#[test]
-fn closed_stdout_ends_the_client_quietly() {
+/// Runs `command` remotely, reads one line from the output it writes to
+/// (`stderr` or stdout), closes that pipe and expects the client to end
+/// quietly with status 0, as a local command would by SIGPIPE.
+fn closing_an_output_ends_the_client_quietly(command: &str, stderr: bool) {
     let server = server();
     let mut child = client_to(server.addr())
-        .args(["-n", "--", "yes"])
+        .args(["-n", "--", command])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn client");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (closed, other): (Box<dyn Read + Send>, Box<dyn Read + Send>) = if stderr {
+        let out = child.stdout.take().expect("stdout");
+        (
+            Box::new(child.stderr.take().expect("stderr")),
+            Box::new(out),
+        )
+    } else {
+        let err = child.stderr.take().expect("stderr");
+        (
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(err),
+        )
+    };
+    let mut closed = BufReader::new(closed);
     let mut line = String::new();
-    stdout.read_line(&mut line).expect("one line");
+    closed.read_line(&mut line).expect("one line");
     assert_eq!(line, "y\n");
-    drop(stdout);
-    let err = drain(child.stderr.take().expect("stderr"));
-    let status = wait_timeout(&mut child, RUN_LIMIT).expect("client ends when stdout closes");
-    let stderr = text(&err.join().expect("stderr"));
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(stderr, "", "no panic, no message");
+    drop(closed);
+    let other = drain(other);
+    let status = wait_timeout(&mut child, RUN_LIMIT).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the client kept running with an output closed");
+    });
+    let other = text(&other.join().expect("the other output"));
+    assert_eq!(status.code(), Some(0), "other output: {other}");
+    assert_eq!(other, "", "no panic, no message");
+}
+
+#[test]
+fn closed_stdout_ends_the_client_quietly() {
+    closing_an_output_ends_the_client_quietly("yes", false);
 }
 
 #[test]
@@ -878,4 +901,417 @@ fn ctrl_c_quits_even_while_stdin_forwarding_is_stuck() {
         first_press.elapsed()
     );
     feeder.join().expect("feeder");
+}
+
+// ------------------------------------------------ usage, peer errors, closed outputs, reconnects
+
+/// Regression: with `allow_hyphen_values` on COMMAND a mistyped option
+/// became the remote command (`--tiemout 1 -- true` ran `--tiemout 1 --
+/// true` remotely; `--conect X -- cmd` ran cmd on the default server).
+#[test]
+fn mistyped_option_is_a_usage_error_not_the_remote_command() {
+    let server = server();
+    let mut cmd = client_to(server.addr());
+    cmd.args(["--tiemout", "1", "--", "echo ran"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 2, "stderr: {}", text(&output.stderr));
+    assert!(output.stdout.is_empty());
+    assert!(
+        text(&output.stderr).contains("unexpected argument '--tiemout'"),
+        "{}",
+        text(&output.stderr)
+    );
+    let mut cmd = bin("client");
+    cmd.args(["--conect", &server.addr().to_string(), "--", "echo ran"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 2, "stderr: {}", text(&output.stderr));
+    assert!(output.stdout.is_empty());
+    // Once the command has begun, hyphen words are its own.
+    for args in [&["--", "echo", "-n", "x"][..], &["echo", "-n", "x"]] {
+        let mut cmd = client_to(server.addr());
+        cmd.args(args);
+        let output = run(cmd, b"");
+        assert_eq!((code(&output), text(&output.stdout)), (0, "x".into()));
+    }
+}
+
+/// A peer that completes the handshake without a token, then hands the
+/// connection to `script`.
+fn fake_server(
+    script: impl FnOnce(TcpStream, protocol::io::FrameReader<TcpStream>) + Send + 'static,
+) -> (String, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let peer = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut reader = protocol::io::FrameReader::new(conn.try_clone().expect("clone"));
+        let hello = reader.read_frame().expect("read hello");
+        assert!(matches!(hello, Some(protocol::Frame::Hello(_))));
+        let welcome = protocol::Frame::Welcome(protocol::Welcome {
+            version: protocol::VERSION,
+        });
+        protocol::io::write_frame(&mut conn, &welcome).expect("write welcome");
+        script(conn, reader);
+    });
+    (addr, peer)
+}
+
+/// Reads frames until the client closes, so that closing our side never
+/// resets frames the client has not read yet.
+fn read_until_closed(reader: &mut protocol::io::FrameReader<TcpStream>) {
+    while let Ok(Some(_)) = reader.read_frame() {}
+}
+
+/// A one-shot client against a peer that answers its `Exec` with `answer`.
+fn one_shot_answered_with(answer: protocol::Frame) -> Output {
+    let (addr, peer) = fake_server(move |mut conn, mut reader| {
+        let exec = reader.read_frame().expect("read exec");
+        assert!(matches!(exec, Some(protocol::Frame::Exec(_))), "{exec:?}");
+        protocol::io::write_frame(&mut conn, &answer).expect("write answer");
+        read_until_closed(&mut reader);
+    });
+    let mut cmd = client_to(&addr);
+    cmd.args(["-n", "--", "true"]);
+    let output = run(cmd, b"");
+    peer.join().expect("peer");
+    output
+}
+
+/// Regression: `Error` messages went to the terminal raw (newlines, escape
+/// sequences, invalid UTF-8, a megabyte).
+#[test]
+fn server_error_message_is_printed_as_one_escaped_bounded_line() {
+    let mut message = b"first\nsecond\x1b[2J\xff".to_vec();
+    message.resize(1_000_000, b'z');
+    let output = one_shot_answered_with(protocol::Frame::Error(protocol::ErrorFrame {
+        code: protocol::ErrorCode::Internal,
+        message: message.into(),
+    }));
+    assert_eq!(code(&output), 255);
+    let stderr = text(&output.stderr);
+    let head: String = stderr.chars().take(300).collect();
+    assert_eq!(stderr.lines().count(), 1, "{head}");
+    assert!(
+        stderr.contains(r"server error: first\nsecond\u{1b}[2J"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("more characters cut]"), "{head}");
+    assert!(!stderr.trim_end().contains('\x1b'));
+    assert!(stderr.len() < 2048, "{} bytes", stderr.len());
+}
+
+/// Regression: an exit no process can have gave a silent 255.
+#[test]
+fn impossible_exit_status_exits_255_with_one_line_saying_why() {
+    use protocol::Termination;
+    for (termination, shown) in [
+        (Termination::Code(300), "exit code 300"),
+        (Termination::Code(-1), "exit code -1"),
+        (Termination::Signal(200), "signal 200"),
+    ] {
+        let output = one_shot_answered_with(protocol::Frame::Exit(protocol::Exit {
+            termination,
+            timed_out: false,
+            runtime_us: 0,
+        }));
+        assert_eq!(code(&output), 255);
+        let stderr = text(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.ends_with(&format!(
+                ": protocol error: the server reported an impossible {shown}\n"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+/// Regression: errors writing stderr were ignored, so `client -- 'yes >&2'
+/// 2>&1 >/dev/null | head -1` never ended.
+#[test]
+fn closed_stderr_ends_the_client_quietly_like_closed_stdout() {
+    closing_an_output_ends_the_client_quietly("yes >&2", true);
+}
+
+/// Regression: the feeder ended on the encode error without telling the
+/// session, which waited for the server's idle time-out (600 s).
+#[test]
+fn stdin_mode_line_over_the_frame_limit_fails_promptly_with_one_line() {
+    let server = server();
+    let mut script = b"echo before\necho ".to_vec();
+    script.extend(std::iter::repeat_n(b'a', 2_000_000));
+    script.extend_from_slice(b"\necho after\n");
+    let started = Instant::now();
+    let output = run(client_to(server.addr()), &script);
+    assert_eq!(code(&output), 255, "stderr: {}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "before\n", "the line before it ran");
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("client: {}: cannot send: ", server.addr())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("over the"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Stdin mode against a peer that behaves as the server is specified to
+/// on a `Signal`: the running command and every one queued behind it are
+/// answered (by SIGINT). Lines written to the client's stdin after the
+/// cancel reached the peer must never be sent.
+#[test]
+fn stdin_mode_ctrl_c_stops_sending_lines_and_waits_for_the_sent_ones() {
+    use protocol::Frame;
+    let (signalled_tx, signalled_rx) = mpsc::channel();
+    let (answer_tx, answer_rx) = mpsc::channel::<()>();
+    let (addr, peer) = fake_server(move |mut conn, mut reader| {
+        let mut execs = 0;
+        loop {
+            match reader.read_frame().expect("read") {
+                Some(Frame::Exec(_)) => {
+                    execs += 1;
+                    if execs == 1 {
+                        let started = Frame::Stdout("started\n".into());
+                        protocol::io::write_frame(&mut conn, &started).expect("write");
+                    }
+                }
+                Some(Frame::Signal(signal)) => {
+                    assert_eq!(signal.signal, 2);
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("the client closed without a cancel"),
+            }
+        }
+        signalled_tx.send(execs).expect("tell the test");
+        answer_rx.recv_timeout(RUN_LIMIT).expect("go-ahead");
+        let cancelled = Frame::Exit(protocol::Exit {
+            termination: protocol::Termination::Signal(2),
+            timed_out: false,
+            runtime_us: 0,
+        });
+        for _ in 0..execs {
+            protocol::io::write_frame(&mut conn, &cancelled).expect("write exit");
+        }
+        // A late command is answered, so a client that sends one shows it.
+        while let Ok(Some(frame)) = reader.read_frame() {
+            if matches!(frame, Frame::Exec(_)) {
+                let late = Frame::Stdout("late\n".into());
+                protocol::io::write_frame(&mut conn, &late).expect("write");
+                let done = Frame::Exit(protocol::Exit {
+                    termination: protocol::Termination::Code(0),
+                    timed_out: false,
+                    runtime_us: 1,
+                });
+                protocol::io::write_frame(&mut conn, &done).expect("write");
+            }
+        }
+    });
+    let mut child = client_to(&addr)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"sleep 30\necho queued\n")
+        .expect("first lines");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    assert_eq!(line, "started\n");
+    send_signal(&child, libc::SIGINT);
+    let execs = signalled_rx
+        .recv_timeout(RUN_LIMIT)
+        .expect("the cancel reached the peer");
+    assert!(execs >= 1);
+    // Written after the cancel went out: must not be sent.
+    let _ = stdin.write_all(b"echo late\n");
+    drop(stdin);
+    answer_tx.send(()).expect("go-ahead");
+    let err = drain(child.stderr.take().expect("stderr"));
+    let status = wait_timeout(&mut child, RUN_LIMIT).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the client did not end after its commands were answered");
+    });
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("rest of stdout");
+    let stderr = text(&err.join().expect("stderr"));
+    peer.join().expect("peer");
+    assert_eq!(status.code(), Some(130), "stderr: {stderr}");
+    assert_eq!(rest, "", "no line after the Ctrl-C was run");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "interrupted by Ctrl-C after {execs} commands were sent"
+        )),
+        "{stderr}"
+    );
+}
+
+/// Lines of `pipe` as they come, on a thread of their own, so a test can
+/// wait for one with a bound.
+fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Stdin mode, Ctrl-C, against the real server. Needs the server's
+/// behaviour of a `Signal` in a pipeline: it goes to the running command
+/// and cancels every command queued behind it (each answered with an
+/// `Exit` reporting SIGINT, runtime 0).
+#[test]
+fn stdin_mode_ctrl_c_cancels_the_queued_commands_and_sends_no_more() {
+    let server = server();
+    let mut child = client_to(server.addr())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The running command says when the cancel reached it (see
+    // ctrl_c_cancels_the_remote_command_and_the_client_reports_it for the
+    // trap and the loop), then ends with 0.
+    stdin
+        .write_all(
+            b"trap 'echo got''-int; exit 0' INT; echo started; while :; do sleep 0.1; done\n\
+              echo queued\n",
+        )
+        .expect("first lines");
+    let stdout = lines_of(child.stdout.take().expect("stdout"));
+    let err = drain(child.stderr.take().expect("stderr"));
+    let next = |what: &str| {
+        stdout
+            .recv_timeout(RUN_LIMIT)
+            .unwrap_or_else(|_| panic!("no {what} line; server log:\n{}", server.stderr_text()))
+    };
+    assert_eq!(next("first"), "started");
+    send_signal(&child, libc::SIGINT);
+    assert_eq!(next("cancel"), "got-int");
+    // Written after the cancel went out: must not be sent.
+    let _ = stdin.write_all(b"echo late\n");
+    drop(stdin);
+    let status = wait_timeout(&mut child, RUN_LIMIT).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the client did not end after the cancel");
+    });
+    let rest: Vec<String> = stdout.try_iter().collect();
+    let stderr = text(&err.join().expect("stderr"));
+    assert_eq!(status.code(), Some(130), "stderr: {stderr}");
+    assert!(rest.is_empty(), "ran after the Ctrl-C: {rest:?}");
+    assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+    assert!(!stderr.contains("ended with exit 0"), "{stderr}");
+}
+
+/// Regression: `--connect-timeout 0` failed at once (`connect timed out
+/// after 0s`); 0 means no limit, as the server's `--timeout 0` does.
+#[test]
+fn connect_timeout_0_means_no_limit() {
+    let server = server();
+    let mut cmd = client_to(server.addr());
+    cmd.args(["--connect-timeout", "0", "--", "echo ok"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "ok\n");
+    let mut cmd = bin("client");
+    cmd.arg("--help");
+    let help = text(&run(cmd, b"").stdout);
+    assert!(help.contains("0 means no limit"), "{help}");
+}
+
+/// Regression: these options were accepted and silently ignored.
+#[test]
+fn options_that_cannot_apply_are_usage_errors() {
+    for args in [
+        &["--legacy", "--timeout", "1", "--", "true"][..],
+        &["--legacy", "--token-file", "/nonexistent", "--", "true"],
+        &["--group", "--", "true"],
+        &["--fanout", "4", "--", "true"],
+    ] {
+        let mut cmd = bin("client");
+        cmd.args(args);
+        let output = run(cmd, b"");
+        assert_eq!(code(&output), 2, "{args:?}: {}", text(&output.stderr));
+        assert!(output.stdout.is_empty());
+    }
+}
+
+/// Regression: `--connect HOST` without a port said `invalid socket
+/// address`; it now means the server's default port, as ssh assumes 22.
+#[test]
+fn connect_without_a_port_means_port_8080() {
+    for given in ["127.0.0.1", "[::1]", "localhost"] {
+        let mut cmd = client_to(given);
+        // Whatever listens on 8080 here, the message names the port used.
+        cmd.args(["--connect-timeout", "5", "--", "true"]);
+        let output = run(cmd, b"");
+        let stderr = text(&output.stderr);
+        assert!(!stderr.contains("invalid socket address"), "{stderr}");
+        if code(&output) == 255 {
+            assert!(
+                stderr.starts_with(&format!("client: {given}:8080: ")),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+/// Regression: `--legacy` against a framed server only said `legacy reply
+/// of 1107296256 bytes is over the maximum`.
+#[test]
+fn legacy_client_against_a_framed_server_hints_at_the_mode() {
+    let server = server();
+    let mut cmd = client_to(server.addr());
+    cmd.args(["--legacy", "--", "echo hi"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 255);
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("(is the server in --legacy mode?)"),
+        "{stderr}"
+    );
+}
+
+/// Regression: after sitting at the prompt past the server's idle time-out
+/// the next command failed with 255 and ended the REPL.
+#[test]
+fn repl_reconnects_after_the_server_closed_the_idle_connection() {
+    let server = Daemon::start(
+        "server",
+        &["--listen", "127.0.0.1:0", "--idle-timeout", "1"],
+    );
+    let addr = server.addr().to_string();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
+    pty.expect(&format!("{addr} [0]> "));
+    // The server's log says when it closed us; bounded, as it must happen
+    // about a second after the handshake.
+    let deadline = Instant::now() + RUN_LIMIT;
+    while !server.stderr_text().contains("idle for 1 s; closing") {
+        assert!(
+            Instant::now() < deadline,
+            "the server never closed the idle connection:\n{}",
+            server.stderr_text()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    pty.send("echo back''again\r");
+    pty.expect(&format!(
+        "client: {addr}: (reconnected: the server closed the idle connection)"
+    ));
+    pty.expect("backagain");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 0);
 }
