@@ -68,7 +68,10 @@ pub struct FloodReport {
     pub received: u64,
     /// Extra copies of an already echoed datagram.
     pub duplicates: u64,
-    /// ICMP port unreachable reports seen.
+    /// ICMP port unreachable reports seen. Unlike `ping`'s, these are not
+    /// taken out of the loss: the kernel rate-limits ICMP errors, so at a
+    /// flood's rates most refused datagrams vanish without a report, and
+    /// this count is only a sign that nothing listens there.
     pub refused: u64,
     /// `sent / duration_s`.
     pub sent_pps: f64,
