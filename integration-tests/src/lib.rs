@@ -214,6 +214,21 @@ impl Daemon {
         self.stderr.lock().expect("stderr log").clone()
     }
 
+    /// Waits (bounded by `limit`) until the daemon's stderr contains
+    /// `needle`: its log is the readiness signal for what it did. Panics with
+    /// the log if it never does.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while !self.stderr_text().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the log within {limit:?}:\n{}",
+                self.stderr_text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: i32) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");

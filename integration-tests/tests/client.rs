@@ -1297,15 +1297,7 @@ fn repl_reconnects_after_the_server_closed_the_idle_connection() {
     pty.expect(&format!("{addr} [0]> "));
     // The server's log says when it closed us; bounded, as it must happen
     // about a second after the handshake.
-    let deadline = Instant::now() + RUN_LIMIT;
-    while !server.stderr_text().contains("idle for 1 s; closing") {
-        assert!(
-            Instant::now() < deadline,
-            "the server never closed the idle connection:\n{}",
-            server.stderr_text()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_for_log("idle for 1 s; closing", RUN_LIMIT);
     pty.send("echo back''again\r");
     pty.expect(&format!(
         "client: {addr}: (reconnected: the server closed the idle connection)"

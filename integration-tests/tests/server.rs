@@ -718,6 +718,122 @@ fn commands_past_max_running_wait_their_turn() {
     }
 }
 
+/// Sends `frame` and waits for the answer to a `Ping` sent after it: frames
+/// are handled in order, so the server has then taken `frame` in.
+fn send_and_sync(c: &mut Raw, frame: &Frame) {
+    c.send(frame);
+    c.send(&Frame::Ping(7));
+    match c.reader.read_frame().expect("read frame") {
+        Some(Frame::Pong(7)) => {}
+        other => panic!("expected the Pong, got {other:?}"),
+    }
+}
+
+/// A command that holds the only slot until its stdin ends.
+fn hold_the_slot(addr: SocketAddr) -> Raw {
+    let mut holder = Raw::connect(addr);
+    holder.send(&Frame::Exec(Exec {
+        stdin: true,
+        ..Exec::new("echo holding; cat >/dev/null")
+    }));
+    assert_eq!(holder.next(), Some(Frame::Stdout("holding\n".into())));
+    holder
+}
+
+#[test]
+fn slots_go_first_come_first_served_across_connections() {
+    let server = start(&["--max-running", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("order");
+    let append = |name: &str| Frame::Exec(Exec::new(format!("echo {name} >> '{}'", log.display())));
+    let mut holder = hold_the_slot(server.addr());
+    let mut a = Raw::connect(server.addr());
+    let mut b = Raw::connect(server.addr());
+    send_and_sync(&mut a, &append("a1"));
+    send_and_sync(&mut b, &append("b1"));
+    // A queues two more after B's: B must not wait for all of A's.
+    a.send(&append("a2"));
+    send_and_sync(&mut a, &append("a3"));
+    holder.send(&Frame::StdinEof);
+    assert_eq!(holder.collect().termination(), Termination::Code(0));
+    for _ in 0..3 {
+        assert_eq!(a.collect().termination(), Termination::Code(0));
+    }
+    assert_eq!(b.collect().termination(), Termination::Code(0));
+    let order = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(order, "a1\nb1\na2\na3\n");
+}
+
+#[test]
+fn a_waiting_command_of_a_client_that_closed_never_runs() {
+    let server = start(&["--max-running", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let witness = dir.path().join("ran");
+    let mut holder = hold_the_slot(server.addr());
+    let mut gone = Raw::connect(server.addr());
+    send_and_sync(
+        &mut gone,
+        &Frame::Exec(Exec::new(format!(": > '{}'", witness.display()))),
+    );
+    // A plain close (FIN), not a reset: at first it looks like a half-close.
+    drop(gone);
+    server.wait_for_log("not-run (connection closed)", LIMIT);
+    holder.send(&Frame::StdinEof);
+    assert_eq!(holder.collect().termination(), Termination::Code(0));
+    // Had it stayed queued, it would have run before this one.
+    assert_eq!(holder.run("echo after").stdout, b"after\n");
+    assert!(!witness.exists(), "the command of a closed client ran");
+}
+
+#[test]
+fn every_command_gets_an_audit_line_even_if_it_never_ran() {
+    let server = start(&["--max-running", "1"]);
+    let mut holder = hold_the_slot(server.addr());
+    let mut c = Raw::connect(server.addr());
+    send_and_sync(&mut c, &Frame::Exec(Exec::new("echo cancelled-one")));
+    c.send(&Frame::Signal(Signal { signal: 2 }));
+    let out = c.collect();
+    assert_eq!(out.exit.map(|e| e.runtime_us), Some(0));
+    server.wait_for_log("cancelled-before-start", LIMIT);
+    let log = server.stderr_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("cancelled-one"))
+        .expect("an audit line for the cancelled command");
+    assert!(line.contains("signal=2 cancelled-before-start"), "{line}");
+    holder.send(&Frame::StdinEof);
+    assert_eq!(holder.collect().termination(), Termination::Code(0));
+}
+
+#[test]
+fn bad_environment_names_and_missing_directories_are_named_in_spawn_failed() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    for (exec, expect) in [
+        (
+            Exec {
+                env: vec![("X=Y".into(), "z".into())],
+                ..Exec::new("true")
+            },
+            "invalid environment variable name \"X=Y\"",
+        ),
+        (
+            Exec {
+                cwd: Some("/nonexistent/dir".into()),
+                ..Exec::new("true")
+            },
+            "working directory /nonexistent/dir",
+        ),
+    ] {
+        c.send(&Frame::Exec(exec));
+        let (code, message) = c.collect().error.expect("a SpawnFailed error");
+        assert_eq!(code, ErrorCode::SpawnFailed);
+        assert!(message.contains(expect), "{message}");
+    }
+    // The session goes on.
+    assert_eq!(c.run("echo ok").stdout, b"ok\n");
+}
+
 #[test]
 fn ping_is_answered() {
     let server = start(&[]);

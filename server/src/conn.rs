@@ -67,8 +67,6 @@ pub struct Ctx<'a> {
     pub shared: &'a mut Shared,
     /// The time of this turn of the loop.
     pub now: Instant,
-    /// Set when a command finished (a slot may have freed up).
-    pub slot_freed: bool,
     /// Whether the server is shutting down.
     pub shutting_down: bool,
 }
@@ -87,7 +85,6 @@ impl<'a> Ctx<'a> {
             config,
             shared,
             now,
-            slot_freed: false,
             shutting_down,
         }
     }
@@ -133,6 +130,9 @@ struct Cmd {
     cancelled: Option<u8>,
     job: Option<Job>,
     waiting: bool,
+    /// Its turn came (see `take_waiting`): it starts even though others
+    /// still wait behind it.
+    granted: bool,
     /// Legacy mode: the output, collected until the command ends.
     legacy_out: [BytesMut; 2],
 }
@@ -148,6 +148,7 @@ impl Cmd {
             cancelled: None,
             job: None,
             waiting: false,
+            granted: false,
             legacy_out: [BytesMut::new(), BytesMut::new()],
         }
     }
@@ -299,6 +300,9 @@ impl Connection {
             _ => {}
         }
         consider(self.legacy_due);
+        if !self.cmds.is_empty() {
+            consider(self.probe_at);
+        }
         if let Some(job) = self.cmds.front().and_then(|c| c.job.as_ref()) {
             consider(job.deadline);
             consider(job.kill_at);
@@ -308,7 +312,6 @@ impl Connection {
                     self.last_activity.max(job.started) + EXIT_POLL_INTERVAL,
                 ));
             }
-            consider(self.probe_at);
         }
         deadline
     }
@@ -347,14 +350,14 @@ impl Connection {
             self.legacy_take();
         }
         let grace = ctx.config.kill_grace;
-        let mut probe = false;
+        // Probe while a command runs or waits: either way a client gone
+        // after a FIN must be found out (see `on_read_closed`).
+        let due = !self.cmds.is_empty() && self.probe_at.is_some_and(|t| now >= t);
+        let mut probe = due;
         if let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) {
             if job.status.is_none() {
                 if job.deadline.is_some_and(|d| now >= d) {
-                    job.deadline = None;
-                    job.timed_out = true;
-                    job.kill(libc::SIGTERM);
-                    job.kill_at = Some(now + grace);
+                    job.time_out(now, grace);
                 }
                 if job.kill_at.is_some_and(|d| now >= d) {
                     job.kill_at = None;
@@ -363,11 +366,17 @@ impl Connection {
                 if !job.has_pidfd() {
                     job.exit_ready = true;
                 }
-                probe = self.probe_at.is_some_and(|t| now >= t);
+            } else {
+                // Exited: its output is being read; nothing to find out.
+                probe = false;
             }
         }
-        if probe {
+        if due {
+            // Moved on even when no ping goes out, so a past probe time
+            // never keeps the timer firing.
             self.probe_at = Some(now + PROBE_INTERVAL);
+        }
+        if probe {
             self.push_frame(&Frame::Ping(0));
         }
     }
@@ -389,8 +398,17 @@ impl Connection {
     /// and a client stops at the first `Error`.
     pub fn begin_shutdown(&mut self) {
         self.read_closed = true;
+        self.drop_queued("server shutting down");
+    }
+
+    /// Drops the commands that have not started, each with an audit line:
+    /// every command received is accounted for in the log.
+    fn drop_queued(&mut self, why: &str) {
         let keep = usize::from(self.cmds.front().is_some_and(|c| c.job.is_some()));
-        self.cmds.truncate(keep);
+        for cmd in self.cmds.drain(keep..) {
+            let command = display_text(&cmd.exec.command);
+            log::info!(target: "audit", "{} not-run ({why}) cmd={command}", self.peer);
+        }
     }
 
     /// Ends the grace period: kills the running command's process group.
@@ -503,10 +521,9 @@ impl Connection {
         self.phase = Phase::Reaping;
     }
 
+    /// Kills the running command and drops those not started yet.
     fn kill_all(&mut self) {
-        // Commands not started yet are simply dropped.
-        let keep = usize::from(self.cmds.front().is_some_and(|c| c.job.is_some()));
-        self.cmds.truncate(keep);
+        self.drop_queued("connection closed");
         if let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) {
             if job.status.is_none() {
                 job.kill(libc::SIGKILL);
@@ -599,8 +616,10 @@ impl Connection {
                 if let Some(latest) = self.latest() {
                     latest.stdin_eof = true;
                 }
-                if self.cmds.front().is_some_and(|c| c.job.is_some()) {
-                    // Half-closed, or gone? A probe tells.
+                if !self.cmds.is_empty() {
+                    // Half-closed, or gone? A probe tells, whether a
+                    // command runs or only waits for a slot: a waiting
+                    // command of a client that is gone must not run.
                     self.probe_at = Some(ctx.now);
                 }
             }
@@ -737,7 +756,8 @@ impl Connection {
             Frame::Ping(token) => self.push_frame(&Frame::Pong(token)),
             Frame::Pong(_) => {}
             Frame::Error(error) => {
-                log::info!("{}: client error: {}", self.peer, error.message_lossy());
+                let message = display_text(&error.message);
+                log::info!("{}: client error: {message}", self.peer);
                 self.read_closed = true;
             }
             other => {
@@ -831,15 +851,31 @@ impl Connection {
         };
         if let Some(signal) = cmd.cancelled {
             // Cancelled before it started: report it as killed, run nothing.
-            self.cmds.pop_front();
-            self.push_frame(&Frame::Exit(Exit {
+            if cmd.waiting {
+                // Its place in the wait for a slot goes too.
+                ctx.shared.waiting.retain(|&id| id != self.id);
+            }
+            let exit = Exit {
                 termination: Termination::Signal(i32::from(signal)),
                 timed_out: false,
                 runtime_us: 0,
-            }));
+            };
+            let command = display_text(&cmd.exec.command);
+            log::info!(
+                target: "audit",
+                "{} {} cancelled-before-start time=0.000s out=0 cmd={command}",
+                self.peer,
+                describe(&exit)
+            );
+            self.cmds.pop_front();
+            self.push_frame(&Frame::Exit(exit));
             return true;
         }
-        if ctx.shared.running >= ctx.config.max_running {
+        // First come, first served across connections: with others waiting
+        // for a slot, this connection's next command queues behind them
+        // even if a slot is free (its own last command just gave one back).
+        let others_first = !cmd.granted && !ctx.shared.waiting.is_empty();
+        if ctx.shared.running >= ctx.config.max_running || others_first {
             if !cmd.waiting {
                 cmd.waiting = true;
                 ctx.shared.waiting.push_back(self.id);
@@ -849,8 +885,9 @@ impl Connection {
         cmd.waiting = false;
         match Job::spawn(&ctx.config.shell, &cmd.exec, ctx.registry, self.id) {
             Ok(mut job) => {
+                // From the spawn, not from this turn's start.
                 job.deadline = effective_timeout(cmd.exec.timeout_ms, ctx.config.timeout)
-                    .map(|limit| ctx.now + limit);
+                    .map(|limit| job.started + limit);
                 ctx.shared.running += 1;
                 cmd.job = Some(job);
                 if self.read_closed {
@@ -863,7 +900,7 @@ impl Connection {
                 true
             }
             Err(e) => {
-                let command = display_command(&cmd.exec.command);
+                let command = display_text(&cmd.exec.command);
                 log::warn!(target: "audit", "{} spawn-failed ({e}) cmd={command}", self.peer);
                 let message = format!("cannot start command: {e}");
                 self.cmds.pop_front();
@@ -992,7 +1029,7 @@ impl Connection {
             runtime_us: job.runtime_us(ctx.now),
         };
         let bytes_out = job.bytes_out;
-        let command = display_command(&cmd.exec.command);
+        let command = display_text(&cmd.exec.command);
         log::info!(
             target: "audit",
             "{} {} time={:.3}s out={} cmd={}",
@@ -1004,7 +1041,6 @@ impl Connection {
         );
         let cmd = self.cmds.pop_front().expect("front command exists");
         ctx.shared.running -= 1;
-        ctx.slot_freed = true;
         self.probe_at = None;
         self.last_activity = ctx.now;
         if self.legacy {
@@ -1060,12 +1096,14 @@ impl Connection {
         self.id
     }
 
-    /// Takes the connection out of the wait for a slot; true if its front
-    /// command was waiting. If it still cannot start, it queues again.
+    /// Gives the connection its turn for a slot; true if its front command
+    /// was waiting (false: a stale entry). It starts when next driven.
     pub fn take_waiting(&mut self) -> bool {
-        self.cmds
-            .front_mut()
-            .is_some_and(|c| std::mem::take(&mut c.waiting))
+        self.cmds.front_mut().is_some_and(|c| {
+            let waited = std::mem::take(&mut c.waiting);
+            c.granted |= waited;
+            waited
+        })
     }
 }
 
@@ -1148,15 +1186,34 @@ fn describe(exit: &Exit) -> String {
     }
 }
 
-/// A command as the audit log shows it: escaped, at most 200 characters.
-fn display_command(command: &[u8]) -> String {
+/// Client-supplied bytes (a command, an error message) as the log shows
+/// them: quoted, control characters escaped so that no line can be forged,
+/// bytes that are not UTF-8 as `\xNN` so the record stays faithful, at most
+/// `MAX_SHOWN` characters.
+fn display_text(bytes: &[u8]) -> String {
     const MAX_SHOWN: usize = 200;
-    let text = String::from_utf8_lossy(command);
-    let mut shown: String = text.chars().take(MAX_SHOWN).collect();
-    if shown.len() < text.len() {
-        shown.push('…');
+    let mut shown = String::from("\"");
+    let mut count = 0;
+    'chunks: for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if count == MAX_SHOWN {
+                shown.push('…');
+                break 'chunks;
+            }
+            shown.extend(c.escape_debug());
+            count += 1;
+        }
+        for b in chunk.invalid() {
+            if count == MAX_SHOWN {
+                shown.push('…');
+                break 'chunks;
+            }
+            shown.push_str(&format!("\\x{b:02x}"));
+            count += 1;
+        }
     }
-    format!("{shown:?}")
+    shown.push('"');
+    shown
 }
 
 #[cfg(test)]
@@ -1182,8 +1239,18 @@ mod tests {
 
     #[test]
     fn audit_shows_long_commands_cut_and_escaped() {
-        assert_eq!(display_command(b"echo \"hi\""), "\"echo \\\"hi\\\"\"");
+        assert_eq!(display_text(b"echo \"hi\""), "\"echo \\\"hi\\\"\"");
         let long = vec![b'x'; 500];
-        assert!(display_command(&long).chars().count() < 210);
+        assert!(display_text(&long).chars().count() < 210);
+    }
+
+    #[test]
+    fn logged_client_text_cannot_forge_a_line_and_keeps_its_bytes() {
+        let shown = display_text(b"bye\r\n[INFO audit] forged \x1b[31m h\xc3\xa9 \xff\xfe");
+        assert!(!shown.contains(['\n', '\r', '\x1b']), "{shown}");
+        assert_eq!(
+            shown,
+            "\"bye\\r\\n[INFO audit] forged \\u{1b}[31m h\u{e9} \\xff\\xfe\""
+        );
     }
 }

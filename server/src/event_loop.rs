@@ -70,6 +70,8 @@ pub struct Server {
     timers: BTreeSet<(Instant, u64)>,
     shared: Shared,
     accept_paused_until: Option<Instant>,
+    /// An accept error was logged and no accept has worked since.
+    accept_failing: bool,
     shutdown: Option<Shutdown>,
 }
 
@@ -127,6 +129,7 @@ impl Server {
                 scratch: vec![0; SCRATCH_LEN],
             },
             accept_paused_until: None,
+            accept_failing: false,
             shutdown: None,
         })
     }
@@ -213,7 +216,12 @@ impl Server {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, now, touched),
+                Ok((stream, peer)) => {
+                    if std::mem::take(&mut self.accept_failing) {
+                        log::info!("accepting connections again");
+                    }
+                    self.admit(stream, peer, now, touched)
+                }
                 // Backlog empty: wait for the next readiness event.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // A signal or a client that gave up in the backlog: go on.
@@ -223,7 +231,14 @@ impl Server {
                 // Out of descriptors or memory: back off rather than spin;
                 // the pending client stays in the backlog.
                 Err(e) => {
-                    log::warn!("accept failed: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    // Once per spell of failures, not ten times a second.
+                    if std::mem::replace(&mut self.accept_failing, true) {
+                        log::debug!("accept failed again: {e}");
+                    } else {
+                        log::warn!(
+                            "accept failed: {e}; retrying every {ACCEPT_BACKOFF:?} until it works"
+                        );
+                    }
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }
@@ -384,57 +399,63 @@ impl Server {
         while i < touched.len() {
             let id = touched[i];
             i += 1;
-            let driven = self.with_conn(id, now, |conn, ctx| {
-                // Driven once per turn, however many of its sources fired.
-                if std::mem::replace(&mut conn.touched, true) {
-                    return None;
-                }
-                Some((conn.drive(ctx), ctx.slot_freed, conn.timer, conn.peer()))
-            });
-            let Some(Some((status, slot_freed, timer, peer))) = driven else {
-                continue;
-            };
-            match status {
-                Status::Closed => {
-                    log::debug!("{peer}: closed");
-                    if let Some(t) = timer {
-                        self.timers.remove(&(t, id));
-                    }
-                    self.conns.remove(&id);
-                }
-                Status::More => again.push(id),
-                Status::Open => {}
-            }
-            if let Some(conn) = self.conns.get_mut(&id) {
-                let deadline = conn.next_deadline(&self.config);
-                reschedule(&mut self.timers, conn, deadline);
-            }
-            if slot_freed {
-                // Wake as many waiting connections as there are free
-                // slots, oldest first; stale entries (closed, or already
-                // started) are skipped.
-                let free = self.config.max_running.saturating_sub(self.shared.running);
-                let mut woken = 0;
-                while woken < free {
-                    let Some(next) = self.shared.waiting.pop_front() else {
-                        break;
-                    };
-                    if let Some(c) = self
-                        .conns
-                        .get_mut(&next)
-                        .and_then(|c| c.take_waiting().then_some(c))
-                    {
-                        c.touched = false;
-                        touched.push(next);
-                        woken += 1;
-                    }
-                }
-            }
+            self.drive_one(id, now, again);
+            self.dispatch(now, touched, again);
         }
         for id in touched.drain(..) {
             if let Some(conn) = self.conns.get_mut(&id) {
                 conn.touched = false;
             }
+        }
+    }
+
+    /// Drives connection `id` once this turn (a second call does nothing
+    /// unless its `touched` flag was cleared).
+    fn drive_one(&mut self, id: u64, now: Instant, again: &mut Vec<u64>) {
+        let driven = self.with_conn(id, now, |conn, ctx| {
+            // Driven once per turn, however many of its sources fired.
+            if std::mem::replace(&mut conn.touched, true) {
+                return None;
+            }
+            Some((conn.drive(ctx), conn.timer, conn.peer()))
+        });
+        let Some(Some((status, timer, peer))) = driven else {
+            return;
+        };
+        match status {
+            Status::Closed => {
+                log::debug!("{peer}: closed");
+                if let Some(t) = timer {
+                    self.timers.remove(&(t, id));
+                }
+                self.conns.remove(&id);
+            }
+            Status::More => again.push(id),
+            Status::Open => {}
+        }
+        if let Some(conn) = self.conns.get_mut(&id) {
+            let deadline = conn.next_deadline(&self.config);
+            reschedule(&mut self.timers, conn, deadline);
+        }
+    }
+
+    /// Gives free slots to the connections waiting for one, oldest first,
+    /// and drives each at once, before any other connection can take its
+    /// slot. Stale entries (closed, or no longer waiting) are dropped.
+    fn dispatch(&mut self, now: Instant, touched: &mut Vec<u64>, again: &mut Vec<u64>) {
+        while self.shared.running < self.config.max_running {
+            let Some(next) = self.shared.waiting.pop_front() else {
+                return;
+            };
+            let Some(conn) = self.conns.get_mut(&next) else {
+                continue;
+            };
+            if !conn.take_waiting() {
+                continue;
+            }
+            conn.touched = false;
+            touched.push(next);
+            self.drive_one(next, now, again);
         }
     }
 }

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::unix::pipe::{Receiver, Sender};
 use mio::unix::SourceFd;
@@ -124,9 +124,20 @@ impl Job {
             command.current_dir(OsStr::from_bytes(cwd));
         }
         for (key, value) in &exec.env {
+            // `K=V` is how the environment is stored: a name holding `=`
+            // (or none at all) would silently become another variable.
+            if key.is_empty() || key.contains(&b'=') || key.contains(&0) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "invalid environment variable name {:?}",
+                        String::from_utf8_lossy(key)
+                    ),
+                ));
+            }
             command.env(OsStr::from_bytes(key), OsStr::from_bytes(value));
         }
-        let mut child = command.spawn()?;
+        let mut child = command.spawn().map_err(|e| spawn_error(e, shell, exec))?;
         let pid = child.id();
         // Only our ends of the pipes become non-blocking: the child keeps
         // its own blocking descriptors, as programs expect.
@@ -203,6 +214,22 @@ impl Job {
     /// is already gone) are harmless and ignored.
     pub fn kill(&self, signal: i32) {
         let _ = sys::kill_group(self.pgid, signal);
+    }
+
+    /// The time limit has passed: unless the command has already exited,
+    /// SIGTERM its group and arm the SIGKILL that follows `grace` later.
+    /// True if it timed out. An exit already due (its event waiting in the
+    /// same loop turn as the deadline) is reaped here instead, so it is not
+    /// reported as a time-out.
+    pub fn time_out(&mut self, now: Instant, grace: Duration) -> bool {
+        self.deadline = None;
+        if self.poll_exit(now) {
+            return false;
+        }
+        self.timed_out = true;
+        self.kill(libc::SIGTERM);
+        self.kill_at = Some(now + grace);
+        true
     }
 
     /// Reaps the process if it has exited, without blocking. True once
@@ -348,6 +375,26 @@ impl Job {
     }
 }
 
+/// Says what could not be used: the working directory, or the shell (std's
+/// error alone reads the same for both).
+fn spawn_error(e: io::Error, shell: &std::path::Path, exec: &Exec) -> io::Error {
+    let what = match &exec.cwd {
+        Some(cwd) if !std::path::Path::new(OsStr::from_bytes(cwd)).is_dir() => {
+            format!("working directory {}", String::from_utf8_lossy(cwd))
+        }
+        _ if matches!(
+            e.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+        ) =>
+        {
+            format!("shell {}", shell.display())
+        }
+        // Out of descriptors or processes: nothing to name.
+        _ => return e,
+    };
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
 impl Drop for Job {
     fn drop(&mut self) {
         // A job is dropped only once reaped, except when the server itself
@@ -356,5 +403,65 @@ impl Drop for Job {
             self.kill(libc::SIGKILL);
             let _ = self.child.try_wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+    use std::path::Path;
+
+    /// Waits, on the loop's own readiness events, until the pidfd says the
+    /// command has exited (bounded).
+    fn wait_for_exit_event(poll: &mut Poll) {
+        let mut events = Events::with_capacity(8);
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            if events.iter().any(|e| e.token() == token(1, kind::PIDFD)) {
+                return;
+            }
+        }
+        panic!("no exit event");
+    }
+
+    #[test]
+    fn an_exit_due_in_the_same_turn_as_the_deadline_is_not_a_time_out() {
+        let mut poll = Poll::new().unwrap();
+        let mut job = Job::spawn(
+            Path::new("/bin/sh"),
+            &Exec::new("exit 3"),
+            poll.registry(),
+            1,
+        )
+        .unwrap();
+        assert!(job.has_pidfd(), "this test needs pidfd (Linux 5.3+)");
+        wait_for_exit_event(&mut poll);
+        // The deadline fires before the exit event is handled.
+        assert!(!job.time_out(Instant::now(), Duration::from_secs(1)));
+        assert!(!job.timed_out);
+        assert_eq!(job.termination(), Termination::Code(3));
+        assert_eq!(job.kill_at, None);
+    }
+
+    #[test]
+    fn a_command_still_running_at_the_deadline_is_terminated() {
+        let mut poll = Poll::new().unwrap();
+        let mut job = Job::spawn(
+            Path::new("/bin/sh"),
+            &Exec::new("sleep 30"),
+            poll.registry(),
+            1,
+        )
+        .unwrap();
+        let now = Instant::now();
+        assert!(job.time_out(now, Duration::from_secs(1)));
+        assert!(job.timed_out);
+        assert_eq!(job.kill_at, Some(now + Duration::from_secs(1)));
+        wait_for_exit_event(&mut poll);
+        assert!(job.poll_exit(Instant::now()));
+        assert_eq!(job.termination(), Termination::Signal(libc::SIGTERM));
     }
 }
