@@ -320,6 +320,27 @@ fn timeout_kills_and_keeps_partial_output() {
 }
 
 #[test]
+fn a_timed_out_groups_survivor_gets_its_sigkill_after_the_shell_is_reaped() {
+    // The shell dies of the SIGTERM; a background process that ignores it
+    // holds the output. The SIGKILL a grace later must still reach it (the
+    // linger is long here, so only that kill ends the wait early).
+    let server = start(&["--linger-ms", "20000"]);
+    let mut c = Raw::connect(server.addr());
+    let t = Instant::now();
+    c.send(&Frame::Exec(Exec {
+        timeout_ms: Some(200),
+        ..Exec::new("(trap '' TERM; sleep 30) & sleep 30")
+    }));
+    let exit = c.collect().exit.expect("an Exit");
+    assert!(exit.timed_out);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the Exit took {:?}: the survivor was never killed",
+        t.elapsed()
+    );
+}
+
+#[test]
 fn server_default_timeout_applies() {
     let server = start(&["--timeout", "1"]);
     let mut c = Raw::connect(server.addr());
@@ -786,6 +807,45 @@ fn a_waiting_command_of_a_client_that_closed_never_runs() {
 }
 
 #[test]
+fn a_half_closed_client_that_left_gets_no_further_command_started() {
+    let server = start(&["--max-running", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let witness = dir.path().join("ran");
+    let mut holder = hold_the_slot(server.addr());
+    // C pipelines two commands and half-closes, as a script runner would.
+    let mut c = Raw::connect(server.addr());
+    c.exec("echo one");
+    send_and_sync(
+        &mut c,
+        &Frame::Exec(Exec::new(format!(": > '{}'", witness.display()))),
+    );
+    // D waits behind C's first command, so C's second waits behind D.
+    let mut d = Raw::connect(server.addr());
+    send_and_sync(
+        &mut d,
+        &Frame::Exec(Exec {
+            stdin: true,
+            ..Exec::new("echo d; cat >/dev/null")
+        }),
+    );
+    c.writer.shutdown(Shutdown::Write).unwrap();
+    holder.send(&Frame::StdinEof);
+    assert_eq!(holder.collect().termination(), Termination::Code(0));
+    assert_eq!(c.collect().stdout, b"one\n");
+    assert_eq!(d.next(), Some(Frame::Stdout("d\n".into())));
+    // C leaves for good; no event reaches the server for that (its FIN
+    // came before). Its second command's turn comes when D ends.
+    drop(c);
+    d.send(&Frame::StdinEof);
+    assert_eq!(d.collect().termination(), Termination::Code(0));
+    server.wait_for_log("not-run (connection closed)", LIMIT);
+    assert!(
+        !witness.exists(),
+        "a command ran for a client that had left"
+    );
+}
+
+#[test]
 fn every_command_gets_an_audit_line_even_if_it_never_ran() {
     let server = start(&["--max-running", "1"]);
     let mut holder = hold_the_slot(server.addr());
@@ -874,6 +934,23 @@ fn sigterm_answers_the_running_command_before_refusing_the_queued_one() {
     // ...then one error answers the command that will not run, and the end.
     assert!(matches!(c.next(), Some(Frame::Error(e)) if e.code == ErrorCode::ShuttingDown));
     assert_eq!(c.next(), None);
+    assert_eq!(server.wait_timeout(LIMIT).and_then(|s| s.code()), Some(0));
+}
+
+#[test]
+fn sigterm_tells_an_idle_client_at_once_not_after_the_grace() {
+    let mut server = start(&["--shutdown-grace", "20"]);
+    let mut c = Raw::connect(server.addr());
+    // Idle after a command, as a session between two commands is.
+    assert_eq!(c.run("true").termination(), Termination::Code(0));
+    let sent = Instant::now();
+    server.signal(libc::SIGTERM);
+    assert!(matches!(c.next(), Some(Frame::Error(e)) if e.code == ErrorCode::ShuttingDown));
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "told only after {:?}",
+        sent.elapsed()
+    );
     assert_eq!(server.wait_timeout(LIMIT).and_then(|s| s.code()), Some(0));
 }
 

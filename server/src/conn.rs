@@ -355,13 +355,16 @@ impl Connection {
         let due = !self.cmds.is_empty() && self.probe_at.is_some_and(|t| now >= t);
         let mut probe = due;
         if let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) {
+            // Even with the shell reaped: what is left of its group (a
+            // background process that ignored the SIGTERM) gets the SIGKILL,
+            // and a passed `kill_at` must not stay armed.
+            if job.kill_at.is_some_and(|d| now >= d) {
+                job.kill_at = None;
+                job.kill(libc::SIGKILL);
+            }
             if job.status.is_none() {
                 if job.deadline.is_some_and(|d| now >= d) {
                     job.time_out(now, grace);
-                }
-                if job.kill_at.is_some_and(|d| now >= d) {
-                    job.kill_at = None;
-                    job.kill(libc::SIGKILL);
                 }
                 if !job.has_pidfd() {
                     job.exit_ready = true;
@@ -482,21 +485,24 @@ impl Connection {
                 None
             }
             Phase::Ready if self.read_closed && self.cmds.is_empty() && self.out.is_empty() => {
-                if ctx.shutting_down && !self.legacy {
-                    self.push_error(ErrorCode::ShuttingDown, "server shutting down");
-                    self.phase = Phase::Closing;
-                    return None;
+                let last_word = if ctx.shutting_down && !self.legacy {
+                    Some((ErrorCode::ShuttingDown, "server shutting down"))
+                } else if std::mem::take(&mut self.ended_mid_frame) {
+                    Some((ErrorCode::Malformed, ENDED_MID_FRAME))
+                } else {
+                    None
+                };
+                let Some((code, message)) = last_word else {
+                    return Some(Status::Closed);
+                };
+                // Sent now: nothing else may come to drive this connection
+                // again (an idle client told of a shutdown, say).
+                self.push_error(code, message);
+                self.phase = Phase::Closing;
+                if let Err(e) = self.flush() {
+                    self.abort(&format!("connection lost: {e}"));
                 }
-                if self.ended_mid_frame {
-                    self.ended_mid_frame = false;
-                    self.push_error(ErrorCode::Malformed, ENDED_MID_FRAME);
-                    self.phase = Phase::Closing;
-                    if let Err(e) = self.flush() {
-                        self.abort(&format!("connection lost: {e}"));
-                    }
-                    return self.check_closed(ctx);
-                }
-                Some(Status::Closed)
+                self.check_closed(ctx)
             }
             // The client stopped sending before the handshake was done, and
             // nothing it sent is left to answer.
@@ -519,6 +525,22 @@ impl Connection {
         self.out.clear();
         self.kill_all();
         self.phase = Phase::Reaping;
+    }
+
+    /// Whether a client that half-closed has since gone: a `Ping` is sent
+    /// and the socket checked for the reset it draws. Over loopback the
+    /// reset is back before the write returns; over a network it may come
+    /// later, and the periodic probe finds it then. Legacy clients get no
+    /// ping (the seed's format has none) and are taken as still there.
+    fn client_left(&mut self) -> bool {
+        if self.legacy {
+            return false;
+        }
+        self.push_frame(&Frame::Ping(0));
+        match (self.flush(), &self.socket) {
+            (Err(_), _) | (_, None) => true,
+            (Ok(_), Some(socket)) => !matches!(socket.take_error(), Ok(None)),
+        }
     }
 
     /// Kills the running command and drops those not started yet.
@@ -883,6 +905,13 @@ impl Connection {
             return false;
         }
         cmd.waiting = false;
+        if self.read_closed && self.client_left() {
+            self.abort("the client is gone (a probe before its next command was reset)");
+            return true;
+        }
+        let Some(cmd) = self.cmds.front_mut() else {
+            return false;
+        };
         match Job::spawn(&ctx.config.shell, &cmd.exec, ctx.registry, self.id) {
             Ok(mut job) => {
                 // From the spawn, not from this turn's start.
@@ -1041,7 +1070,9 @@ impl Connection {
         );
         let cmd = self.cmds.pop_front().expect("front command exists");
         ctx.shared.running -= 1;
-        self.probe_at = None;
+        // A half-closed client with commands left, running or waiting: keep
+        // finding out whether it is still there.
+        self.probe_at = (self.read_closed && !self.cmds.is_empty()).then_some(ctx.now);
         self.last_activity = ctx.now;
         if self.legacy {
             let [stdout, stderr] = &cmd.legacy_out;

@@ -64,7 +64,10 @@
 //!   command gets its command's whole process group SIGKILLed and reaped. A
 //!   client that half-closes still receives everything; since a FIN alone
 //!   cannot tell "half-closed" from "gone", a `Ping` probe is sent every 2 s
-//!   while its command runs, and a reset in answer means gone.
+//!   while its commands run or wait, and once more right before each of its
+//!   commands starts; a reset in answer means gone. `--legacy` clients get
+//!   no probe (the seed's format has no frame for it): a legacy command
+//!   queued before a plain close still runs; a reset still stops it.
 //! * **Limits.** Past `--max-connections`, a client gets an `Error` frame
 //!   and is closed; while it is being closed it does not count toward the
 //!   limit (at most 128 such are held; more are closed unanswered). Past `--max-running` (server-wide), commands **wait**
