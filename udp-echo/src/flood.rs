@@ -195,8 +195,9 @@ pub fn flood(cfg: &FloodConfig, stop: &AtomicBool) -> Result<FloodReport, Error>
     let mut now = elapsed_ns();
     while now < end_ns && !stop.load(Ordering::SeqCst) {
         let due = match cfg.rate {
-            // Datagrams due by now on the schedule; u128 so rate × ns fits.
-            Some(r) => u64::try_from(u128::from(r) * u128::from(now) / 1_000_000_000)
+            // Datagrams due by now on the schedule (datagram k at k / rate,
+            // the first at 0); u128 so rate × ns fits.
+            Some(r) => u64::try_from(u128::from(r) * u128::from(now) / 1_000_000_000 + 1)
                 .unwrap_or(u64::MAX)
                 .saturating_sub(sent),
             None => SEND_BATCH as u64,
@@ -225,7 +226,7 @@ pub fn flood(cfg: &FloodConfig, stop: &AtomicBool) -> Result<FloodReport, Error>
         if n == 0 && got == 0 {
             if let Some(r) = cfg.rate {
                 // Sleep in poll until the next datagram is due or an echo comes.
-                let next_ns = u64::try_from((u128::from(sent) + 1) * 1_000_000_000 / u128::from(r))
+                let next_ns = u64::try_from(u128::from(sent) * 1_000_000_000 / u128::from(r))
                     .unwrap_or(u64::MAX)
                     .min(end_ns);
                 let wait_ms = next_ns.saturating_sub(elapsed_ns()) / 1_000_000;
@@ -395,6 +396,33 @@ mod tests {
         assert!(r.sent <= 301 && r.sent >= 200, "{r:?}");
         assert_eq!(r.received, r.sent, "{r:?}");
         assert_eq!(r.loss_percent, 0.0);
+    }
+
+    /// Regression: the first datagram was due at 1/rate, not at 0, so
+    /// `--rate 1000 --duration 1` offered 999 and `--rate 1 --duration 1`
+    /// sent nothing.
+    #[test]
+    fn a_paced_flood_sends_its_first_datagram_at_once() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 256];
+            while let Ok((n, from)) = server.recv_from(&mut b) {
+                let _ = server.send_to(&b[..n], from);
+            }
+        });
+        let r = flood(
+            &FloodConfig {
+                target,
+                rate: Some(5),
+                duration: Duration::from_millis(500),
+                ..cfg()
+            },
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        // Due at 0, 200 and 400 ms.
+        assert_eq!(r.sent, 3, "{r:?}");
     }
 
     #[test]

@@ -161,6 +161,9 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
     let mut reply = vec![0u8; sys::MAX_UDP_V6 + 1];
     let mut next_send = 0u64;
     let mut seq = 0u64;
+    // Ping-pong: whether the socket's read time-out is the whole `-W`
+    // (false after a stray datagram shortened it to what was left).
+    let mut full_wait = true;
     let target = cfg.target;
     // Live lines are best effort: a closed stdout must not stop the count.
     let mut say = |line: std::fmt::Arguments<'_>| {
@@ -181,6 +184,11 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
             now >= next_send
         };
         if more && may_send {
+            if !full_wait {
+                sock.set_read_timeout(Some(cfg.timeout))
+                    .map_err(|e| Error::io("set time-out", e))?;
+                full_wait = true;
+            }
             let sent_ns = now_ns();
             Probe {
                 session,
@@ -258,14 +266,25 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
             }
             Wait::Data(n) => {
                 let now = now_ns();
-                let Ok(p) = Probe::decode(&reply[..n]) else {
+                // A reply after its probe's time-out is late, even when the
+                // wait for it ran long (ping-pong waits in `recv`, which
+                // other datagrams restart): settle the deadlines first.
+                for lost in tracker.expire(now) {
+                    say(format_args!("seq={lost}: no reply within {timeout_ms} ms"));
+                }
+                let ours = Probe::decode(&reply[..n])
+                    .ok()
+                    .filter(|p| p.session == session);
+                let Some(p) = ours else {
                     tracker.on_foreign();
+                    say(format_args!(
+                        "{n} bytes from {target}: not a probe of this run (foreign: too short, or magic or session changed)"
+                    ));
+                    if pingpong {
+                        shorten_wait(&sock, &mut tracker, now, &mut full_wait)?;
+                    }
                     continue;
                 };
-                if p.session != session {
-                    tracker.on_foreign();
-                    continue;
-                }
                 let damage = probe::check_body(&reply[..n], cfg.size).err();
                 let integrity = if damage.is_some() {
                     Integrity::Damaged
@@ -300,6 +319,11 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
                         p.seq
                     )),
                 }
+                if pingpong && tracker.pending() > 0 {
+                    // Not the answer awaited: wait only what is left of its
+                    // time-out, not a whole new one.
+                    shorten_wait(&sock, &mut tracker, now, &mut full_wait)?;
+                }
             }
         }
     }
@@ -309,15 +333,37 @@ pub fn ping(cfg: &PingConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<
     Ok(tracker.summary())
 }
 
+/// Ping-pong: sets the socket's read time-out to what is left of the
+/// pending probe's, so stray datagrams cannot stretch the wait.
+fn shorten_wait(
+    sock: &std::net::UdpSocket,
+    tracker: &mut Tracker,
+    now_ns: u64,
+    full_wait: &mut bool,
+) -> Result<(), Error> {
+    let Some(deadline) = tracker.next_deadline() else {
+        return Ok(());
+    };
+    // A zero time-out means "block forever" to the socket: keep 1 µs.
+    let left = Duration::from_nanos(deadline.saturating_sub(now_ns).max(1_000));
+    sock.set_read_timeout(Some(left))
+        .map_err(|e| Error::io("set time-out", e))?;
+    *full_wait = false;
+    Ok(())
+}
+
 /// The human summary printed at the end, like ping's. The loss has one
 /// decimal unless that would show a partial loss as 0.0% or 100.0%
 /// ([`stats::format_percent`]); `corrupted` appears when non-zero.
 pub fn render_summary(cfg: &PingConfig, s: &Summary) -> String {
-    let corrupted = if s.corrupted > 0 {
+    let mut corrupted = if s.corrupted > 0 {
         format!(", {} corrupted (truncated or altered replies)", s.corrupted)
     } else {
         String::new()
     };
+    if s.foreign > 0 {
+        corrupted.push_str(&format!(", {} foreign (not probes of this run)", s.foreign));
+    }
     let mut t = format!(
         "--- {} udp-echo ping statistics ---\n\
          {} sent, {} received, {} lost ({}% loss), {} refused, {} duplicates, {} reordered, {} late{corrupted}\n",
@@ -430,6 +476,58 @@ mod tests {
     /// Regression: the RTT was taken from the send time echoed in the reply,
     /// so a server zeroing bytes 16..24 of probe 2 made up an RTT as long as
     /// the run so far, and the reply counted as a normal receipt.
+    /// Regression: in ping-pong a stray datagram restarted the wait in
+    /// `recv`, so a reply 130 ms late under `-W 100` counted as received.
+    #[test]
+    fn pingpong_reply_after_the_time_out_is_lost_even_after_a_stray_datagram() {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = s.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 2048];
+            // seq 0: answered at once, and again 60 ms later (a duplicate
+            // that lands while seq 1 waits); seq 1: answered after 130 ms.
+            let (len, from) = s.recv_from(&mut b).unwrap();
+            s.send_to(&b[..len], from).unwrap();
+            let first = b[..len].to_vec();
+            let (len, from) = s.recv_from(&mut b).unwrap();
+            std::thread::sleep(Duration::from_millis(60));
+            s.send_to(&first, from).unwrap();
+            std::thread::sleep(Duration::from_millis(70));
+            s.send_to(&b[..len], from).unwrap();
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        let c = PingConfig {
+            count: Some(2),
+            timeout: Duration::from_millis(100),
+            ..cfg(target)
+        };
+        let (s, text) = run(&c);
+        assert_eq!(
+            (s.sent, s.received, s.lost, s.duplicates),
+            (2, 1, 1, 1),
+            "{s:?}\n{text}"
+        );
+        assert!(text.contains("seq=1: no reply within 100 ms"), "{text}");
+    }
+
+    #[test]
+    fn datagrams_that_are_not_our_probes_are_shown_and_counted_as_foreign() {
+        let target = tampering_echo(3, |r| {
+            if seq_of(r) == 1 {
+                r.truncate(3);
+            }
+        });
+        let c = PingConfig {
+            timeout: Duration::from_millis(300),
+            ..cfg(target)
+        };
+        let (s, text) = run(&c);
+        assert_eq!((s.received, s.lost, s.foreign), (2, 1, 1), "{s:?}");
+        assert!(text.contains("3 bytes from"), "{text}");
+        assert!(text.contains("(foreign"), "{text}");
+        assert!(render_summary(&c, &s).contains(", 1 foreign"), "{text}");
+    }
+
     #[test]
     fn zeroed_echoed_send_time_makes_no_rtt_and_counts_corrupted() {
         let target = tampering_echo(3, |r| {
