@@ -297,6 +297,19 @@ pub fn render_report(r: &FloodReport) -> String {
 mod tests {
     use super::*;
 
+    /// A plain echo server on a thread, for the test's lifetime.
+    fn echo_server() -> std::net::SocketAddr {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 256];
+            while let Ok((n, from)) = server.recv_from(&mut b) {
+                let _ = server.send_to(&b[..n], from);
+            }
+        });
+        target
+    }
+
     fn cfg() -> FloodConfig {
         FloodConfig {
             target: "127.0.0.1:9".parse().unwrap(),
@@ -373,14 +386,7 @@ mod tests {
 
     #[test]
     fn paced_flood_offers_close_to_the_rate() {
-        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let target = server.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let mut b = [0u8; 256];
-            while let Ok((n, from)) = server.recv_from(&mut b) {
-                let _ = server.send_to(&b[..n], from);
-            }
-        });
+        let target = echo_server();
         let r = flood(
             &FloodConfig {
                 target,
@@ -403,14 +409,7 @@ mod tests {
     /// sent nothing.
     #[test]
     fn a_paced_flood_sends_its_first_datagram_at_once() {
-        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let target = server.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let mut b = [0u8; 256];
-            while let Ok((n, from)) = server.recv_from(&mut b) {
-                let _ = server.send_to(&b[..n], from);
-            }
-        });
+        let target = echo_server();
         let r = flood(
             &FloodConfig {
                 target,
