@@ -47,17 +47,29 @@ use crate::peer_text::sanitize;
 /// IPv6 address (bare or in brackets) or a host name. Anything else is
 /// returned as is, for the resolver to judge.
 ///
+/// A bare IPv6 address followed by `:PORT` is ambiguous (`::1:2011` is also
+/// an address): as the standard resolver does, the text after the last
+/// colon is the port whenever what precedes it is an address; only when it
+/// is not (`::1`, `fe80::1`) is the whole text the address.
+///
 /// ```
 /// use client::conn::with_default_port;
 /// assert_eq!(with_default_port("10.0.0.5"), "10.0.0.5:8080");
 /// assert_eq!(with_default_port("[::1]"), "[::1]:8080");
 /// assert_eq!(with_default_port("::1"), "[::1]:8080");
+/// assert_eq!(with_default_port("fe80::1"), "[fe80::1]:8080");
+/// assert_eq!(with_default_port("::1:2011"), "[::1]:2011");
 /// assert_eq!(with_default_port("box"), "box:8080");
 /// assert_eq!(with_default_port("box:22"), "box:22");
 /// ```
 pub fn with_default_port(addr: &str) -> Cow<'_, str> {
     if addr.parse::<SocketAddr>().is_ok() {
         return Cow::Borrowed(addr);
+    }
+    if let Some((host, port)) = addr.rsplit_once(':') {
+        if let (Ok(ip), Ok(port)) = (host.parse::<Ipv6Addr>(), port.parse::<u16>()) {
+            return Cow::Owned(SocketAddr::new(IpAddr::V6(ip), port).to_string());
+        }
     }
     if let Ok(ip) = addr.parse::<IpAddr>() {
         return Cow::Owned(SocketAddr::new(ip, DEFAULT_PORT).to_string());

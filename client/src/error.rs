@@ -52,6 +52,11 @@ pub enum Cause {
     /// Reading or writing the socket failed.
     #[error("connection lost: {0}")]
     Io(io::Error),
+    /// Writing the command's output to our stdout or stderr failed other
+    /// than by a closed pipe (a full disk, say): output was lost, which must
+    /// not pass for success.
+    #[error("cannot write the command's output here: {0}")]
+    Output(io::Error),
     /// The server sent bytes that are not a valid frame.
     #[error("protocol error: {0} (is it a --legacy server?)")]
     Decode(DecodeError),

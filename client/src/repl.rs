@@ -19,8 +19,10 @@
 //! has ended the session ([`Connection::check_open`]); if it has, it
 //! connects again (handshake and token as at the start), says so in one
 //! short line, and runs the command there. Only a failed reconnect is an
-//! error. (A close that lands between the check and the command still
-//! fails that command, as before: a command is never sent twice.)
+//! error. A close that lands between the check and the command answers it
+//! with the server's idle `Timeout` error, which the server sends only when
+//! no command runs: that command never ran, so it is sent once more on a
+//! new connection (once: a command never runs twice).
 //!
 //! The history lives in `$XDG_DATA_HOME/rcmd/client_history` (by default
 //! `~/.local/share/rcmd/client_history`), saved after every command so a
@@ -132,13 +134,35 @@ pub fn run(
         }
         let addr = conn.addr().to_string();
         let lost = |cause| Error::from(SessionError::new(&addr, cause));
-        conn.send(&Frame::Exec(exec_for(command, timeout_ms, false)))
-            .map_err(lost)?;
-        let _armed = interrupts.arm(conn.writer(), SecondPress::Kill);
-        match wait_for(&mut conn, &mut StdSink) {
-            Ok(done) => last = report(&addr, &done, interrupts.take_cancelled()),
-            Err(Stop::OutputClosed) => break,
-            Err(Stop::Lost(cause)) => return Err(lost(cause)),
+        let mut resent = false;
+        let done = loop {
+            conn.send(&Frame::Exec(exec_for(command, timeout_ms, false)))
+                .map_err(lost)?;
+            let _armed = interrupts.arm(conn.writer(), SecondPress::Kill);
+            match wait_for(&mut conn, &mut StdSink) {
+                Ok(done) => break Some(done),
+                Err(Stop::OutputClosed) => break None,
+                // The server closed the idle connection in the instant
+                // between our check and the command: its `Timeout` comes
+                // only when no command runs, so this one never ran, and
+                // sending it once more cannot run it twice.
+                Err(Stop::Lost(Cause::Server {
+                    code: ErrorCode::Timeout,
+                    ..
+                })) if !resent => {
+                    resent = true;
+                    conn = connect()?;
+                    note!(
+                        "client: {}: (reconnected: the server closed the idle connection)",
+                        conn.addr()
+                    );
+                }
+                Err(Stop::Lost(cause)) => return Err(lost(cause)),
+            }
+        };
+        match done {
+            Some(done) => last = report(&addr, &done, interrupts.take_cancelled()),
+            None => break,
         }
     }
     Ok(last)

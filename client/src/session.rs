@@ -136,6 +136,17 @@ pub enum Stop {
     Lost(Cause),
 }
 
+/// A failed write of the command's output: a closed pipe (the reader is
+/// done, as with `| head`) ends the session quietly; anything else (a full
+/// disk) lost output and is an error.
+fn output_failed(e: std::io::Error) -> Stop {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Stop::OutputClosed
+    } else {
+        Stop::Lost(Cause::Output(e))
+    }
+}
+
 /// `Error` codes that concern one command; the session goes on after them.
 fn is_per_command(code: ErrorCode) -> bool {
     matches!(code, ErrorCode::SpawnFailed | ErrorCode::Busy)
@@ -150,11 +161,11 @@ pub fn handle_frame(
 ) -> Result<Option<Completion>, Stop> {
     let frame = match frame {
         FrameRef::Stdout(data) => {
-            sink.stdout(data).map_err(|_| Stop::OutputClosed)?;
+            sink.stdout(data).map_err(output_failed)?;
             return Ok(None);
         }
         FrameRef::Stderr(data) => {
-            sink.stderr(data).map_err(|_| Stop::OutputClosed)?;
+            sink.stderr(data).map_err(output_failed)?;
             return Ok(None);
         }
         FrameRef::Stdin(_) => return Err(Stop::Lost(Cause::Unexpected(FrameType::Stdin))),

@@ -259,6 +259,27 @@ fn closing_an_output_ends_the_client_quietly(command: &str, stderr: bool) {
 }
 
 #[test]
+fn output_lost_to_a_full_disk_is_an_error_not_success() {
+    let server = server();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let output = client_to(server.addr())
+        .args(["-n", "--", "echo x"])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run client");
+    assert_eq!(output.status.code(), Some(255));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("cannot write the command's output here"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn closed_stdout_ends_the_client_quietly() {
     closing_an_output_ends_the_client_quietly("yes", false);
 }
@@ -1281,6 +1302,65 @@ fn legacy_client_against_a_framed_server_hints_at_the_mode() {
         stderr.contains("(is the server in --legacy mode?)"),
         "{stderr}"
     );
+}
+
+/// The idle close can land between the REPL's check and its command: the
+/// server then answers the command with its idle `Timeout` error (sent
+/// only when no command runs) and closes. The command never ran, so the
+/// REPL sends it once more on a new connection instead of ending.
+#[test]
+fn repl_resends_a_command_the_idle_close_overtook() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let peer = thread::spawn(move || {
+        for answer_idle in [true, false] {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut reader = protocol::io::FrameReader::new(conn.try_clone().expect("clone"));
+            assert!(matches!(
+                reader.read_frame(),
+                Ok(Some(protocol::Frame::Hello(_)))
+            ));
+            let welcome = protocol::Frame::Welcome(protocol::Welcome {
+                version: protocol::VERSION,
+            });
+            protocol::io::write_frame(&mut conn, &welcome).expect("welcome");
+            let exec = reader.read_frame().expect("read exec");
+            assert!(matches!(exec, Some(protocol::Frame::Exec(_))), "{exec:?}");
+            let answers = if answer_idle {
+                vec![protocol::Frame::Error(protocol::ErrorFrame::new(
+                    protocol::ErrorCode::Timeout,
+                    "idle for 1 s; closing",
+                ))]
+            } else {
+                vec![
+                    protocol::Frame::Stdout("ran once\n".into()),
+                    protocol::Frame::Exit(protocol::Exit {
+                        termination: protocol::Termination::Code(0),
+                        timed_out: false,
+                        runtime_us: 1,
+                    }),
+                ]
+            };
+            for frame in &answers {
+                protocol::io::write_frame(&mut conn, frame).expect("answer");
+            }
+            if !answer_idle {
+                read_until_closed(&mut reader);
+            }
+        }
+    });
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("echo ran' 'once\r");
+    pty.expect(&format!(
+        "client: {addr}: (reconnected: the server closed the idle connection)"
+    ));
+    pty.expect("ran once");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 0);
+    peer.join().expect("peer");
 }
 
 /// Regression: after sitting at the prompt past the server's idle time-out
