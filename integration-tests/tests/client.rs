@@ -1349,18 +1349,26 @@ fn repl_resends_a_command_the_idle_close_overtook() {
             }
         }
     });
+    repl_command_after_a_reconnect(&addr, || {}, "echo ran' 'once", "ran once");
+    peer.join().expect("peer");
+}
+
+/// Drives a REPL at `addr`: once its prompt shows and `before` has run,
+/// types `command`, and expects the reconnect note, `output`, the prompt
+/// again and a clean `bye`.
+fn repl_command_after_a_reconnect(addr: &str, before: impl FnOnce(), command: &str, output: &str) {
     let data = tempfile::tempdir().expect("tempdir");
-    let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
+    let mut pty = Pty::spawn(&["--connect".into(), addr.to_string()], data.path());
     pty.expect(&format!("{addr} [0]> "));
-    pty.send("echo ran' 'once\r");
+    before();
+    pty.send(&format!("{command}\r"));
     pty.expect(&format!(
         "client: {addr}: (reconnected: the server closed the idle connection)"
     ));
-    pty.expect("ran once");
+    pty.expect(output);
     pty.expect(&format!("{addr} [0]> "));
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
-    peer.join().expect("peer");
 }
 
 /// Regression: after sitting at the prompt past the server's idle time-out
@@ -1372,18 +1380,8 @@ fn repl_reconnects_after_the_server_closed_the_idle_connection() {
         &["--listen", "127.0.0.1:0", "--idle-timeout", "1"],
     );
     let addr = server.addr().to_string();
-    let data = tempfile::tempdir().expect("tempdir");
-    let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
-    pty.expect(&format!("{addr} [0]> "));
     // The server's log says when it closed us; bounded, as it must happen
     // about a second after the handshake.
-    server.wait_for_log("idle for 1 s; closing", RUN_LIMIT);
-    pty.send("echo back''again\r");
-    pty.expect(&format!(
-        "client: {addr}: (reconnected: the server closed the idle connection)"
-    ));
-    pty.expect("backagain");
-    pty.expect(&format!("{addr} [0]> "));
-    pty.send("bye\r");
-    assert_eq!(pty.wait(), 0);
+    let closed = || server.wait_for_log("idle for 1 s; closing", RUN_LIMIT);
+    repl_command_after_a_reconnect(&addr, closed, "echo back''again", "backagain");
 }
