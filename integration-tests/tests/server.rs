@@ -179,6 +179,21 @@ fn a_command_that_prints_little_keeps_the_default_pipe_size() {
 }
 
 #[test]
+fn a_command_starting_with_a_dash_is_run_not_read_as_a_shell_option() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    // `sh -c -x` would fail with "-c requires an argument".
+    let out = c.run("-x");
+    assert_eq!(
+        out.termination(),
+        Termination::Code(127),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(c.run("-x 2>/dev/null; echo ran").stdout, b"ran\n");
+}
+
+#[test]
 fn empty_output_gives_only_an_exit() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

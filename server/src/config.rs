@@ -236,7 +236,8 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = protocol::DEFAULT_MAX_PAYLOAD)]
     pub max_frame: usize,
 
-    /// Shell that runs each command as `SHELL -c COMMAND`.
+    /// Shell that runs each command as `SHELL -c COMMAND` (`SHELL -c -- COMMAND` for a command
+    /// starting with `-`).
     #[arg(long, value_name = "PATH", default_value = "/bin/sh")]
     pub shell: PathBuf,
 

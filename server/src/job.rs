@@ -109,8 +109,13 @@ impl Job {
         conn_id: u64,
     ) -> io::Result<Job> {
         let mut command = Command::new(shell);
+        command.arg("-c");
+        if exec.command.starts_with(b"-") {
+            // `sh -c -x` would read the command as an option: end the
+            // options first. Other commands keep the plain `SHELL -c COMMAND`.
+            command.arg("--");
+        }
         command
-            .arg("-c")
             .arg(OsStr::from_bytes(&exec.command))
             .process_group(0)
             .stdin(if exec.stdin {
