@@ -47,8 +47,14 @@ Exit status:
 #[command(group = ArgGroup::new("host_list").args(["hosts", "hosts_file"]).multiple(true))]
 pub struct Options {
     /// Server address, HOST:PORT; without a port, the server's default
-    /// port 8080 (`10.0.0.5`, `[::1]`, `box`)
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR, value_parser = parse_addr)]
+    /// port 8080 (`10.0.0.5`, `[::1]`, `box`); not with --hosts/--hosts-file
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = DEFAULT_ADDR,
+        value_parser = parse_addr,
+        conflicts_with = "host_list"
+    )]
     pub connect: String,
 
     /// File holding the shared secret the server asks for (a trailing
@@ -213,9 +219,9 @@ mod tests {
 
     #[test]
     fn every_flag_is_spelled_as_the_issue_says() {
+        // --connect does not go with a host list: it is checked alone.
+        assert_eq!(parse(&["--connect", "[::1]:1", "true"]).connect, "[::1]:1");
         let options = parse(&[
-            "--connect",
-            "[::1]:1",
             "--token-file",
             "/t",
             "--timeout",
@@ -232,7 +238,6 @@ mod tests {
             "--group",
             "true",
         ]);
-        assert_eq!(options.connect, "[::1]:1");
         assert_eq!(options.token_file, Some(PathBuf::from("/t")));
         assert_eq!(options.timeout_ms(), Some(2000));
         assert_eq!(options.connect_timeout, Duration::from_millis(250));
@@ -295,6 +300,23 @@ mod tests {
             );
             assert_eq!(error.exit_code(), 2);
         }
+    }
+
+    #[test]
+    fn connect_and_a_host_list_are_not_given_together() {
+        for args in [
+            &["--connect", "a:1", "--hosts", "b:2", "true"][..],
+            &["--connect", "a:1", "--hosts-file", "/h", "true"],
+        ] {
+            let error = Options::from_args(args.iter().copied()).expect_err("conflict");
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
+        }
+        // The default address does not count as given.
+        parse(&["--hosts", "b:2", "true"]);
     }
 
     #[test]
