@@ -103,7 +103,8 @@ pub struct SendArgs {
     /// The message, sent as its UTF-8 bytes.
     pub message: String,
     /// Milliseconds to wait for the reply (at least 1).
-    #[arg(long, value_name = "MS", default_value_t = client::DEFAULT_TIMEOUT_MS)]
+    #[arg(long, value_name = "MS", default_value_t = client::DEFAULT_TIMEOUT_MS,
+          value_parser = parse_timeout_ms)]
     pub timeout: u64,
 }
 
@@ -112,8 +113,8 @@ pub struct SendArgs {
 pub struct PingArgs {
     /// The echo server, `HOST:PORT`.
     pub addr: String,
-    /// Probes to send [default: until Ctrl-C].
-    #[arg(long, short = 'c', value_name = "N")]
+    /// Probes to send, at least 1 [default: until Ctrl-C].
+    #[arg(long, short = 'c', value_name = "N", value_parser = parse_count)]
     pub count: Option<u64>,
     /// Milliseconds between probes; 0: ping-pong (next probe on reply).
     #[arg(long, short = 'i', value_name = "MS", default_value_t = ping::DEFAULT_INTERVAL_MS)]
@@ -121,8 +122,9 @@ pub struct PingArgs {
     /// Bytes per probe, header included.
     #[arg(long, short = 's', value_name = "B", default_value_t = ping::DEFAULT_SIZE)]
     pub size: usize,
-    /// Milliseconds before an unanswered probe counts as lost.
-    #[arg(long, short = 'W', value_name = "MS", default_value_t = client::DEFAULT_TIMEOUT_MS)]
+    /// Milliseconds before an unanswered probe counts as lost (at least 1).
+    #[arg(long, short = 'W', value_name = "MS", default_value_t = client::DEFAULT_TIMEOUT_MS,
+          value_parser = parse_timeout_ms)]
     pub timeout: u64,
     /// Print only one JSON document on stdout.
     #[arg(long)]
@@ -157,6 +159,27 @@ pub struct FloodArgs {
 /// A `--rate`: a number of datagrams per second or as fast as possible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate(pub Option<u64>);
+
+/// A whole number of at least 1, checked while parsing so that a zero is
+/// bad usage (exit 2) before any name is looked up.
+fn at_least_one(s: &str, zero: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err(zero.into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    at_least_one(
+        s,
+        "must be at least 1 (leave --count out to ping until Ctrl-C)",
+    )
+}
+
+fn parse_timeout_ms(s: &str) -> Result<u64, String> {
+    at_least_one(s, "must be at least 1 ms: a zero wait could only time out")
+}
 
 fn parse_rate(s: &str) -> Result<Rate, String> {
     if s.eq_ignore_ascii_case("max") {
@@ -437,6 +460,33 @@ mod tests {
             reason: "Name or service not known".into(),
         };
         assert_eq!(e.exit_code(), crate::EXIT_FAILURE);
+    }
+
+    /// Regression: `ping nosuchhost:7 -c 0` reported the failed look-up
+    /// (exit 1) instead of the usage error (exit 2).
+    #[test]
+    fn zero_count_or_wait_is_a_parse_error_before_any_lookup() {
+        for args in [
+            &["udp-echo", "ping", "nosuchhost.invalid:7", "-c", "0"][..],
+            &["udp-echo", "ping", "nosuchhost.invalid:7", "-W", "0"],
+            &[
+                "udp-echo",
+                "send",
+                "nosuchhost.invalid:7",
+                "hi",
+                "--timeout",
+                "0",
+            ],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}"
+            );
+            assert!(e.to_string().contains("at least 1"), "{e}");
+        }
+        assert!(Cli::try_parse_from(["udp-echo", "ping", "x:7", "-c", "1", "-W", "1"]).is_ok());
     }
 
     #[test]
