@@ -443,6 +443,61 @@ fn half_closed_client_still_gets_everything() {
 }
 
 #[test]
+fn stdin_sent_together_with_the_half_close_still_reaches_the_command() {
+    // The last Stdin, the StdinEof and the FIN often arrive in one read:
+    // the frames before the end of the stream are still expected. Several
+    // rounds, since the server may also read them apart.
+    let server = start(&[]);
+    for round in 0..10 {
+        let mut c = Raw::connect(server.addr());
+        c.send(&Frame::Exec(Exec {
+            stdin: true,
+            ..Exec::new("cat")
+        }));
+        c.send(&Frame::Stdin("a".into()));
+        assert_eq!(c.next(), Some(Frame::Stdout("a".into())));
+        let mut tail = bytes::BytesMut::new();
+        Frame::Stdin("b".into()).encode(&mut tail).unwrap();
+        Frame::StdinEof.encode(&mut tail).unwrap();
+        c.writer.write_all(&tail).unwrap();
+        c.writer.shutdown(Shutdown::Write).unwrap();
+        let out = c.collect();
+        assert_eq!(out.error, None, "round {round}");
+        assert_eq!(out.stdout, b"b", "round {round}");
+        assert_eq!(out.termination(), Termination::Code(0), "round {round}");
+    }
+}
+
+#[test]
+fn a_client_error_ends_its_stream_and_a_client_that_then_leaves_gets_its_command_killed() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        stdin: true,
+        ..Exec::new("echo $$; cat >/dev/null; echo stdin-ended; sleep 60")
+    }));
+    let Some(Frame::Stdout(line)) = c.next() else {
+        panic!("expected the pid")
+    };
+    let pid: i32 = String::from_utf8_lossy(&line).trim().parse().unwrap();
+    // An Error from the client: it closes next, so its stdin is over.
+    c.send(&Frame::Error(protocol::ErrorFrame::new(
+        ErrorCode::Internal,
+        "client bug",
+    )));
+    assert_eq!(c.next(), Some(Frame::Stdout("stdin-ended\n".into())));
+    drop(c);
+    let closed = Instant::now();
+    while process_exists(pid) {
+        assert!(
+            closed.elapsed() < Duration::from_secs(10),
+            "pid {pid} outlived the client that sent an Error and left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn a_command_started_after_a_half_close_is_killed_when_the_client_leaves() {
     // The usual half-close comes right after the Exec, before the command
     // starts; and a pipelined command starts after it whatever the timing.

@@ -174,6 +174,9 @@ pub struct Connection {
     /// The client's stream ended in the middle of a frame: once everything
     /// before it is answered, it gets an `Error` before the close.
     ended_mid_frame: bool,
+    /// The client's end of stream was read, and is acted on (see
+    /// `on_read_closed`) once every frame received before it is decoded.
+    eof_pending: bool,
     paused: bool,
     cmds: VecDeque<Cmd>,
     /// How many `Exec`s have arrived: the sequence number of the latest,
@@ -224,6 +227,7 @@ impl Connection {
             peer_gone: false,
             refused: false,
             ended_mid_frame: false,
+            eof_pending: false,
             paused: false,
             cmds: VecDeque::new(),
             execs: 0,
@@ -595,7 +599,14 @@ impl Connection {
                 Ok(0) => {
                     self.read_closed = true;
                     progress = true;
-                    self.on_read_closed(ctx);
+                    if self.legacy {
+                        self.on_read_closed(ctx);
+                    } else {
+                        // Acted on once the frames read before it are
+                        // decoded (`process_input`): a `Stdin` that came
+                        // with the FIN is still expected.
+                        self.eof_pending = true;
+                    }
                 }
                 Ok(n) => {
                     progress = true;
@@ -701,6 +712,10 @@ impl Connection {
                         }
                         progress = true;
                     }
+                    if self.read_closed && std::mem::take(&mut self.eof_pending) {
+                        self.on_read_closed(ctx);
+                        progress = true;
+                    }
                     break;
                 }
                 Err(e) => {
@@ -780,7 +795,11 @@ impl Connection {
             Frame::Error(error) => {
                 let message = display_text(&error.message);
                 log::info!("{}: client error: {message}", self.peer);
+                // The client closes next: its stream ends here, like a
+                // FIN (open stdin ended, probes find out when it is gone).
                 self.read_closed = true;
+                self.eof_pending = true;
+                self.inbuf.clear();
             }
             other => {
                 let what = format!("unexpected {:?} frame from a client", other.frame_type());
