@@ -319,6 +319,30 @@ fn signal_reaches_the_running_command_and_cancels_those_queued_behind_it() {
 }
 
 #[test]
+fn a_signal_that_ends_no_process_cancels_no_queued_command() {
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    let mut batch = bytes::BytesMut::new();
+    for command in ["echo started; sleep 0.5", "echo second"] {
+        Frame::Exec(Exec::new(command)).encode(&mut batch).unwrap();
+    }
+    c.writer.write_all(&batch).unwrap();
+    assert_eq!(c.next(), Some(Frame::Stdout("started\n".into())));
+    // A window resize, then a continue: the running command shrugs both
+    // off, and the queued one still runs.
+    c.send(&Frame::Signal(Signal {
+        signal: libc::SIGWINCH as u8,
+    }));
+    c.send(&Frame::Signal(Signal {
+        signal: libc::SIGCONT as u8,
+    }));
+    assert_eq!(c.collect().termination(), Termination::Code(0));
+    let second = c.collect();
+    assert_eq!(second.stdout, b"second\n");
+    assert_eq!(second.termination(), Termination::Code(0));
+}
+
+#[test]
 fn timeout_kills_and_keeps_partial_output() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

@@ -816,18 +816,22 @@ impl Connection {
     /// A `Signal` acts as Ctrl-C on a running script: the command running
     /// gets it, and every command queued behind it is cancelled. Only
     /// commands whose `Exec` came before the `Signal` are still here; with
-    /// none, a late cancel has nothing to do.
+    /// none, a late cancel has nothing to do. A signal that ends no process
+    /// by default (SIGWINCH, SIGCONT, SIGSTOP, …) cancels nothing: only the
+    /// running command gets it.
     fn deliver_signal(&mut self, signal: u8) {
         if !(1..=64).contains(&signal) {
             self.protocol_error("signal number out of range 1-64");
             return;
         }
+        let cancels = ends_a_process(i32::from(signal));
         for cmd in &mut self.cmds {
             match &cmd.job {
                 Some(job) if job.status.is_none() => job.kill(i32::from(signal)),
                 // Exited; its output is still being read.
                 Some(_) => {}
-                None => cmd.cancelled = Some(signal),
+                None if cancels => cmd.cancelled = Some(signal),
+                None => {}
             }
         }
     }
@@ -1209,6 +1213,23 @@ fn read_frame(
         n
     });
     outcome
+}
+
+/// Whether `signal`'s default action ends a process: those a queued
+/// command is cancelled for. The others (a child's exit, a window resize,
+/// urgent data, stop and continue) would leave it running, or stopped.
+fn ends_a_process(signal: i32) -> bool {
+    !matches!(
+        signal,
+        libc::SIGCHLD
+            | libc::SIGCONT
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+            | libc::SIGURG
+            | libc::SIGWINCH
+    )
 }
 
 /// The time limit for a command: the client's, capped by the server's.
