@@ -787,6 +787,35 @@ fn non_loopback_without_token_refuses_to_start() {
 }
 
 #[test]
+fn settings_it_could_not_live_with_are_refused_at_start_not_by_a_crash_later() {
+    // Each of these once started, then panicked at the first connection,
+    // command or signal (a deadline past the clock's end), or could run
+    // no command at all (the shell).
+    for (option, value) in [
+        ("--timeout", "18446744073709551615"),
+        ("--idle-timeout", "18446744073709551615"),
+        ("--handshake-timeout", "18446744073709551615"),
+        ("--shutdown-grace", "18446744073709551615"),
+        ("--linger-ms", "18446744073709551615"),
+        ("--max-frame", "18446744073709551615"),
+        ("--shell", "/no/such/shell"),
+    ] {
+        let out = integration_tests::run_with_input(
+            {
+                let mut cmd = integration_tests::bin("server");
+                cmd.args(["--listen", "127.0.0.1:0", option, value]);
+                cmd
+            },
+            b"",
+            LIMIT,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{option} {value}: {err}");
+        assert!(err.contains(option), "{option} {value}: {err}");
+    }
+}
+
+#[test]
 fn connection_limit_answers_with_an_error() {
     let server = start(&["--max-connections", "1"]);
     let mut first = Raw::connect(server.addr());

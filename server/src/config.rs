@@ -1,7 +1,7 @@
 //! The server's configuration, and the command line that fills it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
@@ -135,7 +135,7 @@ impl Config {
             return Err(ConfigError::Invalid("no address to listen on".into()));
         }
         if self.token.is_none() && !self.allow_unauthenticated && !self.legacy {
-            if let Some(addr) = self.listen.iter().find(|a| !a.ip().is_loopback()) {
+            if let Some(addr) = self.listen.iter().find(|a| !is_loopback(a)) {
                 return Err(ConfigError::Unauthenticated(*addr));
             }
         }
@@ -145,7 +145,7 @@ impl Config {
             ));
         }
         if self.legacy && !self.allow_unauthenticated {
-            if let Some(addr) = self.listen.iter().find(|a| !a.ip().is_loopback()) {
+            if let Some(addr) = self.listen.iter().find(|a| !is_loopback(a)) {
                 return Err(ConfigError::Unauthenticated(*addr));
             }
         }
@@ -159,7 +159,73 @@ impl Config {
                 "--max-frame must be at least 64 bytes".into(),
             ));
         }
+        // A frame's length field is a u32: a larger maximum means nothing,
+        // and would overflow the input bound computed from it.
+        if self.max_frame > u32::MAX as usize {
+            return Err(ConfigError::Invalid(format!(
+                "--max-frame must be at most {} bytes (a frame's length is 32 bits)",
+                u32::MAX
+            )));
+        }
+        // Deadlines are the clock plus these: past the limit the sum
+        // overflows, which would bring the whole server down at the first
+        // connection or command.
+        for (name, value) in [
+            ("--timeout", self.timeout),
+            ("--idle-timeout", self.idle_timeout),
+            ("--handshake-timeout", Some(self.handshake_timeout)),
+            ("--shutdown-grace", Some(self.shutdown_grace)),
+            ("--linger-ms", Some(self.linger)),
+            ("kill grace", Some(self.kill_grace)),
+            ("auth failure delay", Some(self.auth_failure_delay)),
+        ] {
+            if value.is_some_and(|d| d > MAX_DURATION) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be at most {} s (100 years)",
+                    MAX_DURATION.as_secs()
+                )));
+            }
+        }
+        check_shell(&self.shell).map_err(|why| {
+            ConfigError::Invalid(format!("--shell {}: {why}", self.shell.display()))
+        })?;
         Ok(())
+    }
+}
+
+/// Whether only this machine can reach `addr`: 127.0.0.0/8, `::1`, or
+/// 127.0.0.0/8 written as an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`).
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
+}
+
+/// The longest time limit, time-out, grace or linger accepted: 100 years,
+/// far past any real need and far from overflowing the clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Whether `shell` names an executable file, as `exec` will look for it (a
+/// bare name on `PATH`): a server that cannot start any command should not
+/// start at all.
+fn check_shell(shell: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |path: &Path| {
+        std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if shell.as_os_str().is_empty() {
+        return Err("empty path".into());
+    }
+    if shell.as_os_str().as_encoded_bytes().contains(&b'/') {
+        return match executable(shell) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("not an executable file".into()),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| executable(&dir.join(shell)).unwrap_or(false)) {
+        Ok(())
+    } else {
+        Err("no such executable on PATH".into())
     }
 }
 
@@ -181,6 +247,88 @@ pub fn read_token(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
 
 fn seconds(value: u64) -> Option<Duration> {
     (value > 0).then(|| Duration::from_secs(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        config().validate().unwrap();
+    }
+
+    #[test]
+    fn durations_that_would_overflow_the_clock_are_refused() {
+        let huge = Duration::from_secs(u64::MAX);
+        for set in [
+            |c: &mut Config, d| c.timeout = Some(d),
+            |c: &mut Config, d| c.idle_timeout = Some(d),
+            |c: &mut Config, d| c.handshake_timeout = d,
+            |c: &mut Config, d| c.shutdown_grace = d,
+            |c: &mut Config, d| c.linger = d,
+        ] as [fn(&mut Config, Duration); 5]
+        {
+            let mut c = config();
+            set(&mut c, huge);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("at most"), "{err}");
+            set(&mut c, MAX_DURATION);
+            c.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn loopback_written_as_ipv4_mapped_ipv6_needs_no_token() {
+        let mut c = config();
+        c.listen = vec!["[::ffff:127.0.0.1]:0".parse().unwrap()];
+        c.validate().unwrap();
+        c.listen = vec!["[::ffff:10.0.0.1]:0".parse().unwrap()];
+        assert!(matches!(c.validate(), Err(ConfigError::Unauthenticated(_))));
+    }
+
+    #[test]
+    fn a_max_frame_past_the_length_field_is_refused() {
+        let mut c = config();
+        c.max_frame = u32::MAX as usize;
+        c.validate().unwrap();
+        c.max_frame = usize::MAX;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_shell_that_cannot_be_run_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let plain = std::env::temp_dir().join(format!("not-a-shell-{}", std::process::id()));
+        std::fs::write(&plain, "echo hi\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let plain = plain.to_str().unwrap().to_string();
+        for bad in [
+            "/no/such/shell",
+            "/tmp",
+            &plain,
+            "no-such-shell-on-path",
+            "",
+        ] {
+            let mut c = config();
+            c.shell = PathBuf::from(bad);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.starts_with("--shell"), "{bad}: {err}");
+        }
+        let _ = std::fs::remove_file(&plain);
+        for good in ["/bin/sh", "sh"] {
+            let mut c = config();
+            c.shell = PathBuf::from(good);
+            c.validate().unwrap();
+        }
+    }
 }
 
 /// The command line of the `server` binary.
@@ -228,7 +376,7 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub idle_timeout: u64,
 
-    /// Close a connection that has not finished the handshake in this long.
+    /// Close a connection that has not finished the handshake in this long (0 counts as 1).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub handshake_timeout: u64,
 
