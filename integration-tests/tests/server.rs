@@ -1040,6 +1040,42 @@ fn sigterm_lets_the_running_command_finish_then_exits_zero() {
 }
 
 #[test]
+fn sighup_shuts_down_gracefully_and_takes_the_commands_along() {
+    // SIGHUP's default action killed the server alone and left its
+    // commands running, orphaned.
+    let mut server = start(&["--shutdown-grace", "0"]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("echo $$; sleep 60");
+    let Some(Frame::Stdout(line)) = c.next() else {
+        panic!("expected the pid")
+    };
+    let pid: i32 = String::from_utf8_lossy(&line).trim().parse().unwrap();
+    server.signal(libc::SIGHUP);
+    let out = c.collect();
+    assert_eq!(out.termination(), Termination::Signal(libc::SIGKILL));
+    let status = server.wait_timeout(LIMIT).expect("server exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(!process_exists(pid), "pid {pid} outlived the server");
+}
+
+#[test]
+fn under_nohup_sighup_leaves_the_server_running() {
+    if !require_program("nohup") {
+        return;
+    }
+    let mut cmd = Command::new("nohup");
+    cmd.arg(integration_tests::bin_path("server"))
+        .args(["--listen", "127.0.0.1:0"]);
+    let server = Daemon::spawn(cmd, 1);
+    let mut c = Raw::connect(server.addr());
+    server.signal(libc::SIGHUP);
+    // Answered after the signal was handled, if it was to be.
+    c.send(&Frame::Ping(7));
+    assert_eq!(c.reader.read_frame().unwrap(), Some(Frame::Pong(7)));
+    assert_eq!(c.run("echo alive").stdout, b"alive\n");
+}
+
+#[test]
 fn sigterm_answers_the_running_command_before_refusing_the_queued_one() {
     let mut server = start(&[]);
     let mut c = Raw::connect(server.addr());

@@ -41,7 +41,7 @@ pub struct Config {
     /// After the shell exits, wait at most this long for its output pipes to
     /// close (a background process may hold them) before sending `Exit`.
     pub linger: Duration,
-    /// On SIGINT/SIGTERM, let running commands finish for this long.
+    /// On SIGINT/SIGTERM/SIGHUP, let running commands finish for this long.
     pub shutdown_grace: Duration,
     /// Delay before answering a failed authentication.
     pub auth_failure_delay: Duration,
@@ -340,7 +340,7 @@ mod tests {
     long_about = "Run shell commands for many clients at once; stream back stdout, stderr and \
 the exit status.\n\nOne event loop serves every connection. Each command runs as `SHELL -c \
 COMMAND` in its own process group. Once bound, the server prints `listening on ADDR` on stderr \
-(one line per address). Talk to it with `client`. SIGINT or SIGTERM stops it gracefully.\n\n\
+(one line per address). Talk to it with `client`. SIGINT, SIGTERM or SIGHUP (unless ignored, as under nohup) stops it gracefully.\n\n\
 Security: commands run with the server's own privileges. Without --token-file anyone who can \
 connect can run commands, so the server refuses non-loopback addresses unless a token is set \
 or --allow-unauthenticated is given. Traffic is not encrypted.",
@@ -400,7 +400,7 @@ pub struct Cli {
     #[arg(long)]
     pub legacy: bool,
 
-    /// On SIGINT/SIGTERM, let running commands finish for this many seconds before
+    /// On SIGINT/SIGTERM/SIGHUP, let running commands finish for this many seconds before
     /// killing them.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub shutdown_grace: u64,

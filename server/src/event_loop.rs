@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::Config;
@@ -109,7 +109,14 @@ impl Server {
             listeners.push(listener);
             addrs.push(local);
         }
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServerError::Poll)?;
+        // SIGHUP (the terminal closing) stops the server like SIGTERM, so
+        // its commands go with it rather than live on as orphans; unless
+        // it is ignored (`nohup server`), which asks the server to stay.
+        let mut stop_on = vec![SIGINT, SIGTERM];
+        if !sys::is_ignored(SIGHUP) {
+            stop_on.push(SIGHUP);
+        }
+        let mut signals = Signals::new(stop_on).map_err(ServerError::Poll)?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)
             .map_err(ServerError::Poll)?;
@@ -139,7 +146,7 @@ impl Server {
         &self.addrs
     }
 
-    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Serves until SIGINT, SIGTERM or SIGHUP, then shuts down gracefully.
     pub fn run(mut self) -> Result<(), ServerError> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         let mut touched: Vec<u64> = Vec::new();

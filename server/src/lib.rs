@@ -17,7 +17,7 @@
 //! };
 //! let server = Server::bind(config)?;
 //! eprintln!("listening on {}", server.local_addrs()[0]);
-//! server.run()?; // until SIGINT or SIGTERM
+//! server.run()?; // until SIGINT, SIGTERM or SIGHUP
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -74,14 +74,14 @@
 //!   in arrival order rather than fail: a queue is what a pipelining client
 //!   wants, and the connection limit already bounds the queue. Accept
 //!   errors such as EMFILE pause accepting for 100 ms rather than spin.
-//! * **Graceful shutdown** on SIGINT/SIGTERM: stop accepting, drop queued
-//!   commands, let running ones finish within `--shutdown-grace`, then
-//!   SIGKILL their groups, deliver their output and `Exit`, and only then
-//!   tell every client with one `ShuttingDown` error, exit 0. A second
-//!   signal skips the grace.
+//! * **Graceful shutdown** on SIGINT/SIGTERM, and on SIGHUP unless it is
+//!   ignored (`nohup`): stop accepting, drop queued commands, let running
+//!   ones finish within `--shutdown-grace`, then SIGKILL their groups,
+//!   deliver their output and `Exit`, and only then tell every client with
+//!   one `ShuttingDown` error, exit 0. A second signal skips the grace.
 //!
 //! Dependencies: `mio` (the event loop), `libc` (pidfd, process groups,
-//! rlimits), `signal-hook` + `signal-hook-mio` (SIGINT/SIGTERM as a
+//! rlimits), `signal-hook` + `signal-hook-mio` (SIGINT/SIGTERM/SIGHUP as a
 //! pollable source), `getrandom` (auth nonces), `clap` (the command line),
 //! `log` + `env_logger` (logging and the audit line), `bytes` and
 //! `thiserror` (buffers and typed errors), `protocol` (the wire format).
@@ -99,7 +99,7 @@ pub use conn::effective_timeout;
 pub use event_loop::{Server, ServerError};
 
 /// Binds, prints `listening on ADDR` on stderr for every bound address
-/// (whatever the log level), and serves until SIGINT or SIGTERM.
+/// (whatever the log level), and serves until SIGINT, SIGTERM or SIGHUP.
 pub fn run(config: Config) -> Result<(), ServerError> {
     let server = Server::bind(config)?;
     for addr in server.local_addrs() {

@@ -20,6 +20,18 @@ pub fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Whether `signal` is ignored (`SIG_IGN`) in this process, as `nohup`
+/// leaves SIGHUP for the program it starts.
+pub fn is_ignored(signal: i32) -> bool {
+    // SAFETY: a zeroed sigaction is a valid out-parameter; with a null new
+    // action, sigaction(2) only reads the current disposition into it.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Sends `signal` to every process in the group `pgid`.
 pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {
     let pgid = libc::pid_t::try_from(pgid)
