@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 
-use crate::conn::with_default_port;
-
 /// The server address used when `--connect` is not given: the seed's port.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
@@ -36,8 +34,9 @@ Exit status:
   the remote command's exit code; 128+N when signal N killed it; 124 when the
   time limit ended it; 255 when the client could not connect, authenticate or
   keep speaking the protocol (one line on stderr says where and why); 2 for
-  usage errors. Fan-out: the largest status over all hosts, 255 if any host
-  was unreachable. Stdin mode: the last failing command's status.";
+  usage errors (a bad option or address). Fan-out: the largest status over
+  all hosts, 255 if any host was unreachable. Stdin mode: the last failing
+  command's status.";
 
 /// Options of the `client` binary.
 #[derive(Debug, Clone, Parser)]
@@ -78,11 +77,12 @@ pub struct Options {
     pub no_stdin: bool,
 
     /// Fan out: run COMMAND on every one of these comma-separated addresses
+    /// (without a port: 8080, and shown so); a malformed one is an error
     #[arg(long, value_name = "LIST")]
     pub hosts: Option<String>,
 
     /// Fan out: run COMMAND on every address in this file (one a line, `#`
-    /// starts a comment)
+    /// starts a comment); a malformed line is an error naming it
     #[arg(long, value_name = "PATH")]
     pub hosts_file: Option<PathBuf>,
 
@@ -172,9 +172,11 @@ fn parse_secs(text: &str) -> Result<Duration, String> {
 }
 
 /// `--connect`: the address as given, with [`DEFAULT_PORT`] added when it
-/// has none, so prompts and messages name the port actually used.
+/// has none, so prompts and messages name the port actually used; one that
+/// cannot be an address (`127.0.0.1:99999`) is a usage error, as a bad
+/// `--hosts` entry is.
 fn parse_addr(text: &str) -> Result<String, String> {
-    Ok(with_default_port(text).into_owned())
+    crate::hosts::normalize(text)
 }
 
 fn parse_fanout(text: &str) -> Result<usize, String> {
@@ -344,6 +346,19 @@ mod tests {
             ("[::1]:9", "[::1]:9"),
         ] {
             assert_eq!(parse(&["--connect", given]).connect, used, "{given}");
+        }
+    }
+
+    #[test]
+    fn connect_to_something_that_is_no_address_is_a_usage_error() {
+        for bad in ["127.0.0.1:99999", "127.0.0.1:0", "a b", "[::1", ""] {
+            let error = Options::from_args(["--connect", bad]).expect_err(bad);
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad}"
+            );
+            assert_eq!(error.exit_code(), 2);
         }
     }
 

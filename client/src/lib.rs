@@ -118,14 +118,17 @@ pub fn read_token(path: &Path) -> Result<Vec<u8>, Error> {
 fn fanout_hosts(options: &Options) -> Result<Vec<String>, Error> {
     let mut lists = Vec::new();
     if let Some(list) = &options.hosts {
-        lists.push(hosts::parse_list(list));
+        lists.push(hosts::parse_list(list).map_err(|why| Error::Usage(format!("--hosts: {why}")))?);
     }
     if let Some(path) = &options.hosts_file {
         let text = std::fs::read_to_string(path).map_err(|source| Error::HostsFile {
             path: path.clone(),
             source,
         })?;
-        lists.push(hosts::parse_file(&text));
+        lists.push(
+            hosts::parse_file(&text)
+                .map_err(|why| Error::Usage(format!("hosts file {}: {why}", path.display())))?,
+        );
     }
     let all = hosts::merge(lists);
     if all.is_empty() {

@@ -491,6 +491,87 @@ fn fan_out_prefixes_whole_lines_and_survives_a_dead_host() {
     assert!(stderr.contains("5 hosts: 4 ok, 1 failed"), "{stderr}");
 }
 
+/// A server on port 8080 of a loopback address of its own (127.x.y.z,
+/// chosen from our process id so parallel runs differ), for entries
+/// given without a port; and another such address where nothing listens.
+fn server_on_default_port() -> (Daemon, String, String) {
+    let pid = std::process::id();
+    for attempt in 0..20u32 {
+        let n = pid.wrapping_add(attempt * 7919);
+        let host = format!(
+            "127.{}.{}.{}",
+            20 + n % 200,
+            (n / 200) % 250,
+            2 + (n / 50_000) % 250
+        );
+        let dead = format!("127.{}.{}.1", 20 + n % 200, (n / 200) % 250);
+        if TcpListener::bind((host.as_str(), 8080)).is_err() {
+            continue;
+        }
+        let listen = format!("{host}:8080");
+        return (Daemon::start("server", &["--listen", &listen]), host, dead);
+    }
+    panic!("no free 127.x.y.z:8080");
+}
+
+/// Regression: an entry without a port ran on port 8080 but its lines,
+/// `--group` header and summary showed it without `:8080`; and the same
+/// host given with and without the port ran twice.
+#[test]
+fn fan_out_shows_entries_without_a_port_with_the_port_used() {
+    let (_server, host, dead) = server_on_default_port();
+    let mut cmd = bin("client");
+    let hosts = format!("{host},{host}:8080,{dead}");
+    cmd.args(["--hosts", &hosts, "--", "echo hi"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 255, "one host was unreachable");
+    assert_eq!(text(&output.stdout), format!("{host}:8080: hi\n"));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("2 hosts: 1 ok, 1 failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("unreachable (connection refused): {dead}:8080\n")),
+        "{stderr}"
+    );
+    let mut cmd = bin("client");
+    cmd.args(["--group", "--hosts", &host, "--", "echo hi"]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains(&format!("\n{host}:8080 (exit 0)\n")),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+/// Regression: a malformed hosts-file line became an "unreachable" host
+/// after everything else had run; it is now refused up front, naming the
+/// file and the line.
+#[test]
+fn hosts_file_with_a_malformed_line_is_refused_naming_the_line() {
+    let server = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hosts");
+    let marker = dir.path().join("ran");
+    let listing = format!("# lab\n{}\n\n127.0.0.1:99999 # typo\n", server.addr());
+    std::fs::write(&path, listing).expect("write hosts file");
+    let mut cmd = bin("client");
+    cmd.arg("--hosts-file").arg(&path);
+    cmd.args(["--", &format!("touch {}", marker.display())]);
+    let output = run(cmd, b"");
+    assert_eq!(code(&output), 2, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "client: hosts file {}: line 4: `127.0.0.1:99999`: `99999` is not a port (1-65535)\n",
+            path.display()
+        )
+    );
+    assert!(
+        !marker.exists(),
+        "nothing runs before the list is known good"
+    );
+}
+
 #[test]
 fn fan_out_never_mixes_two_hosts_within_a_line() {
     let servers: Vec<Daemon> = (0..3).map(|_| server()).collect();
