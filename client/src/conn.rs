@@ -297,6 +297,9 @@ impl Connection {
                 {
                     return Err(fail(Cause::ClosedDuringHandshake))
                 }
+                Err(protocol::io::ReadError::Decode(e)) => {
+                    return Err(fail(Cause::HandshakeDecode(e)))
+                }
                 Err(e) => return Err(fail(e.into())),
             };
             match handshake.receive(frame) {

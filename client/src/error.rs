@@ -43,8 +43,10 @@ pub enum Cause {
     /// The handshake failed: auth failed, version mismatch, refused.
     #[error("{0}")]
     Handshake(HandshakeError),
-    /// The server hung up during the handshake.
-    #[error("server closed the connection during the handshake")]
+    /// The server hung up during the handshake. A server of ours says why
+    /// before it closes (an `Error` frame); a bare close is what the
+    /// seed's server does with a framed hello.
+    #[error("server closed the connection during the handshake (is it a --legacy server?)")]
     ClosedDuringHandshake,
     /// The server hung up before the command finished.
     #[error("connection closed by the server before the command finished")]
@@ -57,9 +59,15 @@ pub enum Cause {
     /// not pass for success.
     #[error("cannot write the command's output here: {0}")]
     Output(io::Error),
-    /// The server sent bytes that are not a valid frame.
-    #[error("protocol error: {0} (is it a --legacy server?)")]
+    /// The server sent bytes that are not a valid frame, after a
+    /// handshake that went well: it is no legacy server, so no hint.
+    #[error("protocol error: {0}")]
     Decode(DecodeError),
+    /// The server's answer to our hello is not a valid frame: most often a
+    /// legacy server's reply (its little-endian length, read as a frame
+    /// header, is huge).
+    #[error("protocol error: {0} (is it a --legacy server?)")]
+    HandshakeDecode(DecodeError),
     /// The server ended the session with an `Error` frame.
     #[error("server error: {message} ({code:?})")]
     Server {
@@ -90,6 +98,10 @@ pub enum Cause {
     /// little-endian length, is huge).
     #[error("legacy protocol error: {0} (is the server in --legacy mode?)")]
     Legacy(protocol::legacy::LegacyError),
+    /// A legacy-mode reply after good ones could not be decoded: the
+    /// server does speak the format, so no hint.
+    #[error("legacy protocol error: {0}")]
+    LegacyLater(protocol::legacy::LegacyError),
     /// A legacy-mode request is over the seed server's read size.
     #[error("command of {len} bytes is over the legacy limit of {max}")]
     LegacyRequestTooLong {

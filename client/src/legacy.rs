@@ -39,6 +39,9 @@ pub struct LegacySession {
     stream: TcpStream,
     decoder: ReplyDecoder,
     buf: BytesMut,
+    /// Replies decoded so far: after one, the server is known to speak
+    /// the format, and a bad reply gets no "is it --legacy?" hint.
+    replies: usize,
 }
 
 impl LegacySession {
@@ -48,6 +51,7 @@ impl LegacySession {
             stream,
             decoder: ReplyDecoder::new(),
             buf: BytesMut::new(),
+            replies: 0,
         }
     }
 
@@ -62,7 +66,15 @@ impl LegacySession {
         self.stream.write_all(command).map_err(Cause::Io)?;
         let mut chunk = [0u8; 64 * 1024];
         loop {
-            if let Some(reply) = self.decoder.decode(&mut self.buf).map_err(Cause::Legacy)? {
+            let decoded = self.decoder.decode(&mut self.buf).map_err(|e| {
+                if self.replies == 0 {
+                    Cause::Legacy(e)
+                } else {
+                    Cause::LegacyLater(e)
+                }
+            })?;
+            if let Some(reply) = decoded {
+                self.replies += 1;
                 return Ok(reply);
             }
             let n = match self.stream.read(&mut chunk) {
@@ -173,6 +185,28 @@ mod tests {
         });
         let mut session = LegacySession::new(TcpStream::connect(addr).unwrap());
         assert!(matches!(session.run(b"x"), Err(Cause::Legacy(_))));
+        server.join().unwrap();
+    }
+
+    /// Regression: a bad reply after good ones still asked whether the
+    /// server was in --legacy mode, which it had just shown it is.
+    #[test]
+    fn bad_reply_after_a_good_one_has_no_legacy_mode_hint() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let _ = conn.read(&mut request).unwrap();
+            conn.write_all(&[2, 0, 0, 0, b'o', b'k']).unwrap();
+            let _ = conn.read(&mut request).unwrap();
+            conn.write_all(&(-5i32).to_le_bytes()).unwrap();
+        });
+        let mut session = LegacySession::new(TcpStream::connect(addr).unwrap());
+        assert_eq!(&session.run(b"a").unwrap()[..], b"ok");
+        let error = session.run(b"b").unwrap_err();
+        assert!(matches!(error, Cause::LegacyLater(_)), "{error:?}");
+        assert!(!error.to_string().contains("--legacy"), "{error}");
         server.join().unwrap();
     }
 

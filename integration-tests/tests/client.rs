@@ -1079,6 +1079,59 @@ fn one_shot_answered_with(answer: protocol::Frame) -> Output {
     output
 }
 
+/// Regression: a frame the client cannot decode *after* a good handshake
+/// (the server is ours, it just misbehaved) still asked "is it a --legacy
+/// server?"; only a failed handshake does now.
+#[test]
+fn garbage_after_a_good_handshake_has_no_legacy_server_hint() {
+    let (addr, peer) = fake_server(move |mut conn, mut reader| {
+        let exec = reader.read_frame().expect("read exec");
+        assert!(matches!(exec, Some(protocol::Frame::Exec(_))), "{exec:?}");
+        let out = protocol::Frame::Stdout("partial\n".into());
+        protocol::io::write_frame(&mut conn, &out).expect("write stdout");
+        // A frame of an unknown type (0x7f), one payload byte.
+        conn.write_all(&[0, 0, 0, 1, 0x7f, 0])
+            .expect("write garbage");
+        read_until_closed(&mut reader);
+    });
+    let mut cmd = client_to(&addr);
+    cmd.args(["-n", "--", "true"]);
+    let output = run(cmd, b"");
+    peer.join().expect("peer");
+    assert_eq!(code(&output), 255);
+    assert_eq!(text(&output.stdout), "partial\n");
+    assert_eq!(
+        text(&output.stderr),
+        format!("client: {addr}: protocol error: unknown frame type 0x7f\n")
+    );
+}
+
+/// The seed's server runs our framed hello as a shell command, fails on
+/// its NUL bytes and closes without a word: that failed handshake is the
+/// case for the hint.
+#[test]
+fn bare_close_during_the_handshake_hints_at_a_legacy_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let peer = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut hello = [0u8; 1024];
+        let _ = conn.read(&mut hello).expect("read hello");
+    });
+    let mut cmd = client_to(&addr);
+    cmd.args(["-n", "--", "true"]);
+    let output = run(cmd, b"");
+    peer.join().expect("peer");
+    assert_eq!(code(&output), 255);
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "client: {addr}: server closed the connection during the handshake \
+             (is it a --legacy server?)\n"
+        )
+    );
+}
+
 /// Regression: `Error` messages went to the terminal raw (newlines, escape
 /// sequences, invalid UTF-8, a megabyte).
 #[test]
