@@ -250,6 +250,25 @@ fn stdin_is_forwarded_and_its_end_passed_on() {
 }
 
 #[test]
+fn the_next_exec_ends_the_stdin_of_the_one_before_it() {
+    // Stdin frames go to the latest Exec, so once another Exec comes, the
+    // first can get no more stdin, nor its StdinEof: it used to wait for
+    // them forever, and the second behind it.
+    let server = start(&[]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        stdin: true,
+        ..Exec::new("wc -c")
+    }));
+    c.send(&Frame::Stdin("abc".into()));
+    c.exec("echo second");
+    let first = c.collect();
+    assert_eq!(String::from_utf8_lossy(&first.stdout).trim(), "3");
+    assert_eq!(first.termination(), Termination::Code(0));
+    assert_eq!(c.collect().stdout, b"second\n");
+}
+
+#[test]
 fn stdin_that_arrives_after_its_command_ended_is_let_go() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

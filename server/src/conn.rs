@@ -761,6 +761,14 @@ impl Connection {
         }
         match frame {
             Frame::Exec(exec) => {
+                // Stdin frames now go to this Exec: the one before it can
+                // get no more, so its stdin ends here (as by a `StdinEof`),
+                // or it would wait for it forever.
+                if std::mem::take(&mut self.stdin_expected) {
+                    if let Some(previous) = self.latest() {
+                        previous.stdin_eof = true;
+                    }
+                }
                 self.execs += 1;
                 self.stdin_expected = exec.stdin;
                 // Already received, but too late to run: the `ShuttingDown`
