@@ -108,6 +108,12 @@ impl Job {
         registry: &Registry,
         conn_id: u64,
     ) -> io::Result<Job> {
+        if exec.command.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the command holds a NUL byte, which no program argument can",
+            ));
+        }
         let mut command = Command::new(shell);
         command.arg("-c");
         if exec.command.starts_with(b"-") {
@@ -136,6 +142,15 @@ impl Job {
                     io::ErrorKind::InvalidInput,
                     format!(
                         "invalid environment variable name {:?}",
+                        String::from_utf8_lossy(key)
+                    ),
+                ));
+            }
+            if value.contains(&0) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "environment variable {} holds a NUL byte, which no value can",
                         String::from_utf8_lossy(key)
                     ),
                 ));
@@ -383,6 +398,19 @@ impl Job {
 /// Says what could not be used: the working directory, or the shell (std's
 /// error alone reads the same for both).
 fn spawn_error(e: io::Error, shell: &std::path::Path, exec: &Exec) -> io::Error {
+    if e.raw_os_error() == Some(libc::E2BIG) {
+        // The frame may hold far more than one argument may.
+        let env: usize = exec.env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        return io::Error::new(
+            e.kind(),
+            format!(
+                "the command ({} bytes) or its environment ({env} bytes) is over the kernel's \
+                 limit for a new program's arguments (128 KiB for any one of them; send a long \
+                 script as stdin instead): {e}",
+                exec.command.len()
+            ),
+        );
+    }
     let what = match &exec.cwd {
         Some(cwd) if !std::path::Path::new(OsStr::from_bytes(cwd)).is_dir() => {
             format!("working directory {}", String::from_utf8_lossy(cwd))
@@ -430,6 +458,36 @@ mod tests {
             }
         }
         panic!("no exit event");
+    }
+
+    #[test]
+    fn a_command_over_the_kernels_argument_limit_is_explained() {
+        let poll = Poll::new().unwrap();
+        let long = format!("true {}", "x".repeat(200 * 1024));
+        let Err(e) = Job::spawn(Path::new("/bin/sh"), &Exec::new(long), poll.registry(), 1) else {
+            panic!("a 200 KiB argument was accepted");
+        };
+        let message = e.to_string();
+        assert!(message.contains("204805 bytes"), "{message}");
+        assert!(message.contains("128 KiB"), "{message}");
+    }
+
+    #[test]
+    fn a_nul_byte_in_the_command_or_a_value_is_named() {
+        let poll = Poll::new().unwrap();
+        let sh = Path::new("/bin/sh");
+        let Err(e) = Job::spawn(sh, &Exec::new("echo a\0b"), poll.registry(), 1) else {
+            panic!("a NUL in the command was accepted");
+        };
+        assert!(e.to_string().contains("command holds a NUL"), "{e}");
+        let exec = Exec {
+            env: vec![("NAME".into(), "a\0b".into())],
+            ..Exec::new("true")
+        };
+        let Err(e) = Job::spawn(sh, &exec, poll.registry(), 1) else {
+            panic!("a NUL in a value was accepted");
+        };
+        assert!(e.to_string().contains("NAME holds a NUL"), "{e}");
     }
 
     #[test]
