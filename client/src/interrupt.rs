@@ -14,13 +14,21 @@
 //! raises SIGINT), a press does what it would have done without us: end
 //! the process.
 //!
+//! A cancel can only follow what we already wrote. When that is stuck (the
+//! server stops reading a connection whose command's stdin is full, and
+//! the command may never read it), the `Signal` would wait until the
+//! command ends by itself. So a first press whose cancel is not written
+//! within [`CANCEL_GRACE`] quits at once in one-shot and stdin mode, as a
+//! second press would: the connection closes and the server kills the
+//! command.
+//!
 //! Stdin mode arms with [`Interrupts::arm_stopping_commands`]: the first
 //! press also closes the connection's command stream, in the same step as
 //! the `Signal` goes out (see [`crate::conn`]), so no later line of the
 //! script is sent, and then tells the session, which stops waiting for more
 //! input; as a shell script interrupted by Ctrl-C stops.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,6 +40,14 @@ use crate::conn::FrameWriter;
 
 /// Two presses closer than this count as "a second Ctrl-C".
 pub const DOUBLE_PRESS: Duration = Duration::from_secs(1);
+
+/// How long a first press waits for its cancel to be on its way. A cancel
+/// still stuck after that sits behind a write the server is not reading
+/// (a command that reads no stdin while ours keeps coming, or a script's
+/// commands past the server's queue): it could wait for the command's end.
+/// So a one-shot or stdin-mode client then quits at once, as on a second
+/// press, and the server kills the command when the connection goes.
+pub const CANCEL_GRACE: Duration = Duration::from_millis(200);
 
 /// The signal number sent to cancel a command.
 const CANCEL: u8 = 2;
@@ -185,10 +201,15 @@ fn on_press(shared: &Mutex<State>) {
             drop(state);
             send_signal_frame(writer, KILL, None);
         }
-        (false, _) => {
+        (false, policy) => {
             state.cancelled = true;
             drop(state);
-            send_signal_frame(writer, CANCEL, stop_commands);
+            let sent = send_signal_frame(writer.clone(), CANCEL, stop_commands);
+            // The REPL sends no stdin, so nothing of ours blocks its cancel.
+            if policy == SecondPress::Quit && sent.recv_timeout(CANCEL_GRACE).is_err() {
+                shared.lock().unwrap_or_else(PoisonError::into_inner).quit = true;
+                writer.abort();
+            }
         }
     }
 }
@@ -196,8 +217,15 @@ fn on_press(shared: &Mutex<State>) {
 /// Sends the `Signal` frame from a thread of its own: the send may wait
 /// behind a stdin forwarder stuck in `write` (the server stops reading
 /// while the command's stdin is full), and the Ctrl-C thread must stay
-/// free to see the second press, whose quit needs no lock.
-fn send_signal_frame(writer: FrameWriter, signal: u8, stop_commands: Option<OnCancel>) {
+/// free to see the second press, whose quit needs no lock. The receiver
+/// hears once the frame is written (or failed); it is disconnected
+/// without a word if no thread could be had.
+fn send_signal_frame(
+    writer: FrameWriter,
+    signal: u8,
+    stop_commands: Option<OnCancel>,
+) -> mpsc::Receiver<()> {
+    let (done, sent) = mpsc::sync_channel(1);
     let spawned = thread::Builder::new()
         .name("send-signal".into())
         .spawn(move || {
@@ -211,7 +239,8 @@ fn send_signal_frame(writer: FrameWriter, signal: u8, stop_commands: Option<OnCa
                     on_cancel();
                 }
             }
+            let _ = done.send(());
         });
-    // No thread to be had: a second press still quits.
     drop(spawned);
+    sent
 }

@@ -1005,6 +1005,84 @@ fn ctrl_c_quits_even_while_stdin_forwarding_is_stuck() {
     feeder.join().expect("feeder");
 }
 
+/// Regression: the first Ctrl-C's cancel queued behind a stdin write the
+/// server was not reading (the command reads no stdin), so it took effect
+/// only when the command ended by itself: 30 s here. The cancel cannot
+/// overtake that stdin on the wire, so the first press now quits at once,
+/// and the server kills the command.
+#[test]
+fn first_ctrl_c_takes_effect_at_once_while_stdin_forwarding_is_stuck() {
+    let server = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("pid");
+    // The command ignores SIGINT: were the cancel delivered, it would not
+    // end it; only the client quitting can, within the test's time.
+    let command = format!(
+        "trap '' INT; echo $$ > {}; echo started; sleep 30",
+        pid_file.display()
+    );
+    let mut child = client_to(server.addr())
+        .args(["--", &command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let fed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&fed);
+    let feeder = thread::spawn(move || {
+        let chunk = vec![b'y'; 64 * 1024];
+        // Until the client goes away; bounded in case it never does.
+        for _ in 0..10_000 {
+            if stdin.write_all(&chunk).is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    assert_eq!(line, "started\n");
+    let remote_pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    // Nothing says "stuck in write"; no progress for 300 ms does: the
+    // command reads nothing, so every buffer on the way is full by then.
+    let deadline = Instant::now() + RUN_LIMIT;
+    let mut last = (usize::MAX, Instant::now());
+    while last.1.elapsed() < Duration::from_millis(300) {
+        assert!(Instant::now() < deadline, "stdin never stopped flowing");
+        let now = fed.load(std::sync::atomic::Ordering::SeqCst);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let pressed = Instant::now();
+    send_signal(&child, libc::SIGINT);
+    let status = wait_timeout(&mut child, RUN_LIMIT).expect("one Ctrl-C ends the client");
+    let took = pressed.elapsed();
+    let stderr = drain(child.stderr.take().expect("stderr"))
+        .join()
+        .expect("stderr");
+    assert_eq!(status.code(), Some(130), "stderr: {}", text(&stderr));
+    assert!(took < Duration::from_secs(3), "one Ctrl-C took {took:?}");
+    assert!(text(&stderr).contains("interrupted"), "{}", text(&stderr));
+    let deadline = Instant::now() + RUN_LIMIT;
+    while integration_tests::process_exists(remote_pid) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !integration_tests::process_exists(remote_pid),
+        "the server killed the remote command when the client quit"
+    );
+    feeder.join().expect("feeder");
+}
+
 // ------------------------------------------------ usage, peer errors, closed outputs, reconnects
 
 /// Regression: with `allow_hyphen_values` on COMMAND a mistyped option
