@@ -18,8 +18,13 @@
 //! before each command the REPL checks, without waiting, whether the server
 //! has ended the session ([`Connection::check_open`]); if it has, it
 //! connects again (handshake and token as at the start), says so in one
-//! short line, and runs the command there. Only a failed reconnect is an
-//! error. A close that lands between the check and the command answers it
+//! short line, and runs the command there. A connection lost while a
+//! command runs (the server restarted) does not end the REPL either: one
+//! line says so, the prompt shows 255, the command is not sent again (it
+//! may have run), and the next command connects afresh. A reconnect that
+//! fails is one line and 255 too, the command not run; only the first
+//! connection, before any prompt, must succeed. A close that lands between
+//! the check and the command answers it
 //! with the server's idle `Timeout` error, which the server sends only when
 //! no command runs: that command never ran, so it is sent once more on a
 //! new connection (once: a command never runs twice).
@@ -39,7 +44,7 @@ use rustyline::DefaultEditor;
 use crate::conn::Connection;
 use crate::error::{Cause, Error, SessionError};
 use crate::interrupt::{Interrupts, SecondPress};
-use crate::session::{classify_line, exec_for, report, wait_for, Line, StdSink, Stop};
+use crate::session::{classify_line, exec_for, report, wait_for, Completion, Line, StdSink, Stop};
 use crate::status;
 
 /// Where the REPL keeps its history, if a data directory can be found.
@@ -97,9 +102,9 @@ pub fn reconnect_note(why: &Cause) -> String {
 
 /// Runs the REPL until `bye`, `exit` or Ctrl-D; returns the last
 /// command's status. `connect` opens a fresh connection when the server
-/// has closed this one (see the module docs).
+/// has closed this one or it was lost (see the module docs).
 pub fn run(
-    mut conn: Connection,
+    conn: Connection,
     connect: &dyn Fn() -> Result<Connection, SessionError>,
     timeout_ms: Option<u32>,
     interrupts: &Interrupts,
@@ -109,9 +114,12 @@ pub fn run(
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
+    // The prompt keeps naming the server while no connection is open.
+    let addr = conn.addr().to_string();
+    let mut conn = Some(conn);
     let mut last = status::SUCCESS;
     loop {
-        let line = match editor.readline(&prompt(conn.addr(), last)) {
+        let line = match editor.readline(&prompt(&addr, last)) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
@@ -124,46 +132,81 @@ pub fn run(
         };
         let _ = editor.add_history_entry(line.trim());
         save(&mut editor, history.as_ref());
-        if let Err(why) = conn.check_open() {
-            conn = connect()?;
-            note!(
-                "client: {}: (reconnected: {})",
-                conn.addr(),
-                reconnect_note(&why)
-            );
-        }
-        let addr = conn.addr().to_string();
-        let lost = |cause| Error::from(SessionError::new(&addr, cause));
-        let mut resent = false;
-        let done = loop {
-            conn.send(&Frame::Exec(exec_for(command, timeout_ms, false)))
-                .map_err(lost)?;
-            let _armed = interrupts.arm(conn.writer(), SecondPress::Kill);
-            match wait_for(&mut conn, &mut StdSink) {
-                Ok(done) => break Some(done),
-                Err(Stop::OutputClosed) => break None,
-                // The server closed the idle connection in the instant
-                // between our check and the command: its `Timeout` comes
-                // only when no command runs, so this one never ran, and
-                // sending it once more cannot run it twice.
-                Err(Stop::Lost(Cause::Server {
-                    code: ErrorCode::Timeout,
-                    ..
-                })) if !resent => {
-                    resent = true;
-                    conn = connect()?;
-                    note!(
-                        "client: {}: (reconnected: the server closed the idle connection)",
-                        conn.addr()
-                    );
-                }
-                Err(Stop::Lost(cause)) => return Err(lost(cause)),
-            }
+        let ended = match conn.as_mut().map(Connection::check_open) {
+            Some(Ok(())) => None,
+            Some(Err(why)) => Some(reconnect_note(&why)),
+            None => Some("the connection was lost".to_string()),
         };
-        match done {
-            Some(done) => last = report(&addr, &done, interrupts.take_cancelled()),
-            None => break,
+        if let Some(why) = ended {
+            conn = None;
+            match connect() {
+                Ok(fresh) => {
+                    note!("client: {}: (reconnected: {why})", fresh.addr());
+                    conn = Some(fresh);
+                }
+                // Not run; the next command tries again.
+                Err(error) => {
+                    note!("client: {error}");
+                    last = status::FAILURE;
+                    continue;
+                }
+            }
+        }
+        let Some(mut live) = conn.take() else {
+            continue;
+        };
+        match run_command(&mut live, connect, command, timeout_ms, interrupts) {
+            Ok(Some(done)) => {
+                last = report(live.addr(), &done, interrupts.take_cancelled());
+                conn = Some(live);
+            }
+            Ok(None) => break,
+            // The session survives a lost connection: the command's fate
+            // is unknown (it is never sent again), the next one reconnects.
+            Err(error) => {
+                note!("client: {error}");
+                last = status::FAILURE;
+            }
         }
     }
     Ok(last)
+}
+
+/// Runs one command on `conn` (replaced by a fresh connection when the
+/// idle close overtook the command); `None` when our output was closed.
+fn run_command(
+    conn: &mut Connection,
+    connect: &dyn Fn() -> Result<Connection, SessionError>,
+    command: &[u8],
+    timeout_ms: Option<u32>,
+    interrupts: &Interrupts,
+) -> Result<Option<Completion>, SessionError> {
+    let mut resent = false;
+    loop {
+        let addr = conn.addr().to_string();
+        let lost = |cause| SessionError::new(&addr, cause);
+        conn.send(&Frame::Exec(exec_for(command, timeout_ms, false)))
+            .map_err(lost)?;
+        let _armed = interrupts.arm(conn.writer(), SecondPress::Kill);
+        match wait_for(conn, &mut StdSink) {
+            Ok(done) => return Ok(Some(done)),
+            Err(Stop::OutputClosed) => return Ok(None),
+            // The server closed the idle connection in the instant
+            // between our check and the command: its `Timeout` comes
+            // only when no command runs, so this one never ran, and
+            // sending it once more cannot run it twice.
+            Err(Stop::Lost(Cause::Server {
+                code: ErrorCode::Timeout,
+                ..
+            })) if !resent => {
+                resent = true;
+                *conn = connect()?;
+                note!(
+                    "client: {}: (reconnected: the server closed the idle connection)",
+                    conn.addr()
+                );
+            }
+            Err(Stop::Lost(cause)) => return Err(lost(cause)),
+        }
+    }
 }

@@ -1565,6 +1565,39 @@ fn repl_resends_a_command_the_idle_close_overtook() {
     peer.join().expect("peer");
 }
 
+/// Regression: a server that went away while a command ran ended the REPL
+/// with 255, and so did a failed reconnect. Now each is one line and a
+/// `[255]` prompt, the lost command is not sent again, and the next
+/// command reaches the restarted server.
+#[test]
+fn repl_survives_a_server_restart_mid_command_and_a_failed_reconnect() {
+    let server = server();
+    let addr = server.addr().to_string();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
+    pty.expect(&format!("{addr} [0]> "));
+    // The quotes keep the typed line's echo from matching the output.
+    pty.send("echo st''arted; sleep 5\r");
+    pty.expect("started");
+    drop(server);
+    pty.expect(&format!(
+        "client: {addr}: connection closed by the server before the command finished"
+    ));
+    pty.expect(&format!("{addr} [255]> "));
+    pty.send("echo nobody\r");
+    pty.expect(&format!("client: {addr}: connection refused"));
+    pty.expect(&format!("{addr} [255]> "));
+    let _restarted = Daemon::start("server", &["--listen", &addr]);
+    pty.send("echo back''again\r");
+    pty.expect(&format!(
+        "client: {addr}: (reconnected: the connection was lost)"
+    ));
+    pty.expect("backagain");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 0);
+}
+
 /// Drives a REPL at `addr`: once its prompt shows and `before` has run,
 /// types `command`, and expects the reconnect note, `output`, the prompt
 /// again and a clean `bye`.
