@@ -72,8 +72,9 @@ pub struct Options {
     pub connect_timeout: Duration,
 
     /// Don't forward stdin to the command (its stdin is /dev/null); stdin is
-    /// forwarded by default when it is not a terminal
-    #[arg(short = 'n')]
+    /// forwarded by default when it is not a terminal. Needs a COMMAND:
+    /// without one, stdin holds the commands
+    #[arg(short = 'n', requires = "command")]
     pub no_stdin: bool,
 
     /// Fan out: run COMMAND on every one of these comma-separated addresses
@@ -347,6 +348,19 @@ mod tests {
         ] {
             assert_eq!(parse(&["--connect", given]).connect, used, "{given}");
         }
+    }
+
+    /// Regression: `client -n` without a COMMAND read and ran commands
+    /// from the stdin it was told to leave alone.
+    #[test]
+    fn dash_n_without_a_command_is_a_usage_error() {
+        let error = Options::from_args(["-n"]).expect_err("-n needs a command");
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(error.exit_code(), 2);
+        assert!(parse(&["-n", "--", "true"]).no_stdin);
     }
 
     #[test]

@@ -1470,6 +1470,7 @@ fn options_that_cannot_apply_are_usage_errors() {
         &["--legacy", "--token-file", "/nonexistent", "--", "true"],
         &["--group", "--", "true"],
         &["--fanout", "4", "--", "true"],
+        &["-n"],
     ] {
         let mut cmd = bin("client");
         cmd.args(args);
