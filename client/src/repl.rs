@@ -161,6 +161,13 @@ pub fn run(
                 conn = Some(live);
             }
             Ok(None) => break,
+            // A command too large for a frame was never sent: the
+            // connection is as good as before.
+            Err(error) if matches!(error.cause, Cause::Encode(_)) => {
+                note!("client: {error}");
+                last = status::FAILURE;
+                conn = Some(live);
+            }
             // The session survives a lost connection: the command's fate
             // is unknown (it is never sent again), the next one reconnects.
             Err(error) => {

@@ -712,13 +712,14 @@ impl Pty {
         }
     }
 
-    /// Waits until the output since the last match holds `needle`.
-    fn expect(&mut self, needle: &str) {
+    /// Waits until the output since the last match holds `needle`;
+    /// returns that output, up to and including `needle`.
+    fn expect(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + RUN_LIMIT;
         loop {
             if let Some(at) = find(&self.seen, needle.as_bytes()) {
-                self.seen.drain(..at + needle.len());
-                return;
+                let shown: Vec<u8> = self.seen.drain(..at + needle.len()).collect();
+                return text(&shown);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
@@ -1594,6 +1595,26 @@ fn repl_survives_a_server_restart_mid_command_and_a_failed_reconnect() {
         "client: {addr}: (reconnected: the connection was lost)"
     ));
     pty.expect("backagain");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 0);
+}
+
+/// A line too long for a frame is refused with one line and a `[255]`
+/// prompt; the connection stays as it was, with no reconnect.
+#[test]
+fn repl_line_over_the_frame_limit_is_refused_and_the_session_goes_on() {
+    let (_server, addr, _data, mut pty) = repl_session();
+    // Pasted (bracketed), as such a line would be.
+    let long = format!("\x1b[200~echo {}\x1b[201~\r", "a".repeat(1_100_000));
+    pty.send(&long);
+    pty.expect(&format!(
+        "client: {addr}: cannot send: frame payload of 1100008 bytes is over the maximum"
+    ));
+    pty.expect(&format!("{addr} [255]> "));
+    pty.send("echo st''ill here\r");
+    let shown = pty.expect("still here");
+    assert!(!shown.contains("reconnected"), "{shown}");
     pty.expect(&format!("{addr} [0]> "));
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
