@@ -10,9 +10,12 @@
 //! session's [`SecondPress`] policy: a one-shot client quits (the socket is
 //! shut down, the reader wakes, and the server kills the command when it
 //! sees the connection go); the REPL escalates to SIGKILL and keeps the
-//! session. Unarmed (connecting, editing a line is in raw mode and never
-//! raises SIGINT), a press does what it would have done without us: end
-//! the process.
+//! session. Unarmed (connecting), a press does what it would have done
+//! without us: end the process; except in the REPL, which ignores it
+//! ([`Interrupts::ignore_when_unarmed`]): a press that lands between two
+//! commands (the command just ended, or a `kill -INT` at the prompt, where
+//! the line editor's raw mode turns the key itself into no signal) must
+//! not end the session and leave the terminal in raw mode.
 //!
 //! A cancel can only follow what we already wrote. When that is stuck (the
 //! server stops reading a connection whose command's stdin is full, and
@@ -86,6 +89,8 @@ impl std::fmt::Debug for Arming {
 #[derive(Debug, Default)]
 struct State {
     armed: Option<Arming>,
+    /// Presses while unarmed are ignored instead of ending the process.
+    ignore_unarmed: bool,
     last_press: Option<Instant>,
     cancelled: bool,
     quit: bool,
@@ -150,6 +155,14 @@ impl Interrupts {
         Armed { interrupts: self }
     }
 
+    /// From now on a press while nothing is armed is ignored instead of
+    /// ending the process (the REPL: between two commands a press must not
+    /// end the session, nor leave the terminal in the line editor's raw
+    /// mode).
+    pub fn ignore_when_unarmed(&self) {
+        self.lock().ignore_unarmed = true;
+    }
+
     /// Whether a cancel was sent since the last call (and forgets it).
     pub fn take_cancelled(&self) -> bool {
         std::mem::take(&mut self.lock().cancelled)
@@ -186,6 +199,9 @@ fn on_press(shared: &Mutex<State>) {
         stop_commands,
     }) = state.armed.clone()
     else {
+        if state.ignore_unarmed {
+            return;
+        }
         drop(state);
         // Nothing to cancel: behave as if we had no handler.
         let _ = signal_hook::low_level::emulate_default_handler(SIGINT);

@@ -110,6 +110,7 @@ pub fn run(
     interrupts: &Interrupts,
 ) -> Result<u8, Error> {
     let mut editor = DefaultEditor::new().map_err(|e| Error::Editor(e.to_string()))?;
+    interrupts.ignore_when_unarmed();
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);

@@ -1600,6 +1600,23 @@ fn repl_survives_a_server_restart_mid_command_and_a_failed_reconnect() {
     assert_eq!(pty.wait(), 0);
 }
 
+/// Regression: a SIGINT while no command ran (one landing just as a
+/// command ended, or `kill -INT` at the prompt) killed the REPL by the
+/// default action, leaving the terminal in the line editor's raw mode.
+#[test]
+fn repl_ignores_a_sigint_between_commands() {
+    let (_server, addr, _data, mut pty) = repl_session();
+    let pid = pty.child.process_id().expect("client pid");
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    pty.send("echo al''ive\r");
+    pty.expect("alive");
+    pty.expect(&format!("{addr} [0]> "));
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 0);
+}
+
 /// A line too long for a frame is refused with one line and a `[255]`
 /// prompt; the connection stays as it was, with no reconnect.
 #[test]
