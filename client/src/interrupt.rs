@@ -15,7 +15,8 @@
 //! ([`Interrupts::ignore_when_unarmed`]): a press that lands between two
 //! commands (the command just ended, or a `kill -INT` at the prompt, where
 //! the line editor's raw mode turns the key itself into no signal) must
-//! not end the session and leave the terminal in raw mode.
+//! not end the session and leave the terminal in raw mode. (While the REPL
+//! connects again, a press still ends it, as during the first connect.)
 //!
 //! A cancel can only follow what we already wrote. When that is stuck (the
 //! server stops reading a connection whose command's stdin is full, and
@@ -155,12 +156,13 @@ impl Interrupts {
         Armed { interrupts: self }
     }
 
-    /// From now on a press while nothing is armed is ignored instead of
-    /// ending the process (the REPL: between two commands a press must not
-    /// end the session, nor leave the terminal in the line editor's raw
-    /// mode).
-    pub fn ignore_when_unarmed(&self) {
-        self.lock().ignore_unarmed = true;
+    /// Whether a press while nothing is armed is ignored (`true`) or ends
+    /// the process (`false`, the default). The REPL ignores them between
+    /// two commands, where a press must not end the session nor leave the
+    /// terminal in the line editor's raw mode; but not while it connects
+    /// again, which a press may cut short.
+    pub fn ignore_when_unarmed(&self, ignore: bool) {
+        self.lock().ignore_unarmed = ignore;
     }
 
     /// Whether a cancel was sent since the last call (and forgets it).

@@ -110,7 +110,7 @@ pub fn run(
     interrupts: &Interrupts,
 ) -> Result<u8, Error> {
     let mut editor = DefaultEditor::new().map_err(|e| Error::Editor(e.to_string()))?;
-    interrupts.ignore_when_unarmed();
+    interrupts.ignore_when_unarmed(true);
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -140,7 +140,10 @@ pub fn run(
         };
         if let Some(why) = ended {
             conn = None;
-            match connect() {
+            interrupts.ignore_when_unarmed(false);
+            let fresh = connect();
+            interrupts.ignore_when_unarmed(true);
+            match fresh {
                 Ok(fresh) => {
                     note!("client: {}: (reconnected: {why})", fresh.addr());
                     conn = Some(fresh);
