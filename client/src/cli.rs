@@ -62,7 +62,8 @@ pub struct Options {
     pub token_file: Option<PathBuf>,
 
     /// Time limit per command, enforced by the server (which kills the
-    /// command and reports status 124) [default: the server's]
+    /// command and reports status 124); never longer than the server's
+    /// own, and 0 means the server's [default: the server's]
     #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "legacy")]
     pub timeout: Option<Duration>,
 
@@ -72,8 +73,8 @@ pub struct Options {
     pub connect_timeout: Duration,
 
     /// Don't forward stdin to the command (its stdin is /dev/null); stdin is
-    /// forwarded by default when it is not a terminal. Needs a COMMAND:
-    /// without one, stdin holds the commands
+    /// forwarded by default when it is not a terminal (never in fan-out).
+    /// Needs a COMMAND: without one, stdin holds the commands
     #[arg(short = 'n', requires = "command")]
     pub no_stdin: bool,
 

@@ -303,7 +303,8 @@ pub fn one_shot(
 }
 
 /// Whether one-shot mode should forward stdin: not with `-n`, not from a
-/// terminal (a terminal's stdin is the user's, as with `ssh -T`), and not
+/// terminal (a terminal's stdin is the user's: unlike ssh, which forwards
+/// it, the command gets `/dev/null`, as issue 4 asks), and not
 /// from `/dev/null`, which has nothing to give (the remote command gets its
 /// own `/dev/null`, without a forwarding thread or a stdin pipe).
 pub fn should_forward_stdin(no_stdin: bool) -> bool {
