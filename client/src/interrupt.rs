@@ -18,6 +18,9 @@
 //! not end the session and leave the terminal in raw mode. (While the REPL
 //! connects again, a press still ends it, as during the first connect.)
 //!
+//! A client started with SIGINT ignored (a background job of a script)
+//! keeps ignoring it, as ssh does: nothing is installed then.
+//!
 //! A cancel can only follow what we already wrote. When that is stuck (the
 //! server stops reading a connection whose command's stdin is full, and
 //! the command may never read it), the `Signal` would wait until the
@@ -104,9 +107,13 @@ pub struct Interrupts {
 }
 
 impl Interrupts {
-    /// Installs the SIGINT handler and its thread.
+    /// Installs the SIGINT handler and its thread; unless SIGINT is
+    /// ignored already (see [`sigint_ignored`]), which it then stays.
     pub fn install() -> std::io::Result<Interrupts> {
         let state = Arc::new(Mutex::new(State::default()));
+        if sigint_ignored() {
+            return Ok(Interrupts { state });
+        }
         let mut signals = Signals::new([SIGINT])?;
         let shared = Arc::clone(&state);
         thread::Builder::new()
@@ -173,6 +180,21 @@ impl Interrupts {
     /// Whether a second press asked the client to quit.
     pub fn quit_requested(&self) -> bool {
         self.lock().quit
+    }
+}
+
+/// Whether this process started with SIGINT ignored: a shell without job
+/// control starts a background job (`client -- cmd &`) so, so that the
+/// Ctrl-C meant for the foreground leaves it alone; `nohup`-like wrappers
+/// do the same. As ssh does, the client then keeps ignoring it, rather
+/// than cancelling its remote command on a press meant for someone else.
+pub fn sigint_ignored() -> bool {
+    // SAFETY: with a null new action, sigaction(2) only reads the current
+    // one into `current`, a plain C struct for which all zeroes is valid.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGINT, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
     }
 }
 

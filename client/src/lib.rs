@@ -39,7 +39,8 @@
 //! `signal-hook` (SIGINT as an event on a thread, so a Ctrl-C can send a
 //! frame, which a raw signal handler must not do), `rustyline` (line
 //! editing and history for the REPL), `bytes` (the protocol's buffers),
-//! `socket2` (`SO_LINGER`, for the abortive close of a second Ctrl-C).
+//! `socket2` (`SO_LINGER`, for the abortive close of a second Ctrl-C),
+//! `libc` (`sigaction(2)`, to see whether SIGINT was ignored at start).
 //! The build script (`build-support/static_libgcc.rs`) links libgcc's
 //! unwinder statically, which took a one-shot `client -- true` from 2.1 to
 //! 1.8 ms on the development VM.

@@ -200,6 +200,42 @@ fn ctrl_c_cancels_the_remote_command_and_the_client_reports_it() {
     assert!(stderr.contains("cancelled by Ctrl-C"), "stderr: {stderr}");
 }
 
+/// Regression: a client started with SIGINT ignored (a script's
+/// background job, `client -- cmd &`, which the shell starts so that the
+/// Ctrl-C meant for the foreground spares it) still cancelled its remote
+/// command on SIGINT. It keeps ignoring it now, as ssh does.
+#[test]
+fn client_started_with_sigint_ignored_keeps_ignoring_it() {
+    use std::os::unix::process::CommandExt;
+    let server = server();
+    let mut cmd = client_to(server.addr());
+    cmd.args(["-n", "--", "echo started; sleep 1; echo finished"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: signal(2) is async-signal-safe, fine between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn client");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    assert_eq!(line, "started\n");
+    send_signal(&child, libc::SIGINT);
+    let status = wait_timeout(&mut child, RUN_LIMIT).expect("client ends");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("rest of stdout");
+    let stderr = drain(child.stderr.take().expect("stderr"))
+        .join()
+        .expect("stderr");
+    assert_eq!(status.code(), Some(0), "stderr: {}", text(&stderr));
+    assert_eq!(rest, "finished\n");
+    assert_eq!(text(&stderr), "");
+}
+
 fn send_signal(child: &Child, signal: i32) {
     let pid = libc::pid_t::try_from(child.id()).expect("pid");
     // SAFETY: kill(2) has no memory-safety preconditions.
