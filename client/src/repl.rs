@@ -29,6 +29,11 @@
 //! no command runs: that command never ran, so it is sent once more on a
 //! new connection (once: a command never runs twice).
 //!
+//! Output that does not end its last line (`printf abc`) gets a newline
+//! after the command, on the stream that left the line open: the line
+//! editor draws the next prompt from column 0, clearing the line first,
+//! which would erase `abc` from the screen.
+//!
 //! The history lives in `$XDG_DATA_HOME/rcmd/client_history` (by default
 //! `~/.local/share/rcmd/client_history`), saved after every command so a
 //! killed client loses nothing. It is computed here rather than with a
@@ -44,7 +49,9 @@ use rustyline::DefaultEditor;
 use crate::conn::Connection;
 use crate::error::{Cause, Error, SessionError};
 use crate::interrupt::{Interrupts, SecondPress};
-use crate::session::{classify_line, exec_for, report, wait_for, Completion, Line, StdSink, Stop};
+use crate::session::{
+    classify_line, exec_for, report, wait_for, Completion, Line, Sink, StdSink, Stop,
+};
 use crate::status;
 
 /// Where the REPL keeps its history, if a data directory can be found.
@@ -199,7 +206,10 @@ fn run_command(
         conn.send(&Frame::Exec(exec_for(command, timeout_ms, false)))
             .map_err(lost)?;
         let _armed = interrupts.arm(conn.writer(), SecondPress::Kill);
-        match wait_for(conn, &mut StdSink) {
+        let mut sink = LineEndSink::default();
+        let outcome = wait_for(conn, &mut sink);
+        sink.end_line();
+        match outcome {
             Ok(done) => return Ok(Some(done)),
             Err(Stop::OutputClosed) => return Ok(None),
             // The server closed the idle connection in the instant
@@ -219,5 +229,53 @@ fn run_command(
             }
             Err(Stop::Lost(cause)) => return Err(lost(cause)),
         }
+    }
+}
+
+/// The REPL's output: ours, and it remembers whether the command left a
+/// line unfinished (`printf abc`), which the next prompt would otherwise
+/// draw over (the line editor starts at column 0 and clears the line).
+#[derive(Debug, Default)]
+struct LineEndSink {
+    /// The stream written last and whether its last byte was a newline.
+    open_line: Option<Stream>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl LineEndSink {
+    fn track(&mut self, stream: Stream, data: &[u8]) {
+        if let Some(&last) = data.last() {
+            self.open_line = (last != b'\n').then_some(stream);
+        }
+    }
+
+    /// Ends an unfinished last line with a newline on its own stream.
+    fn end_line(&mut self) {
+        let ended = match self.open_line.take() {
+            None => Ok(()),
+            Some(Stream::Stdout) => StdSink.stdout(b"\n"),
+            Some(Stream::Stderr) => StdSink.stderr(b"\n"),
+        };
+        // A closed output shows at the next command.
+        drop(ended);
+    }
+}
+
+impl Sink for LineEndSink {
+    fn stdout(&mut self, data: &[u8]) -> std::io::Result<()> {
+        StdSink.stdout(data)?;
+        self.track(Stream::Stdout, data);
+        Ok(())
+    }
+
+    fn stderr(&mut self, data: &[u8]) -> std::io::Result<()> {
+        StdSink.stderr(data)?;
+        self.track(Stream::Stderr, data);
+        Ok(())
     }
 }

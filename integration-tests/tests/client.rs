@@ -1653,6 +1653,27 @@ fn repl_ignores_a_sigint_between_commands() {
     assert_eq!(pty.wait(), 0);
 }
 
+/// Regression: output without a final newline (`printf abc`) was drawn
+/// over by the next prompt (the line editor clears the line first), so it
+/// never showed on the screen.
+#[test]
+fn repl_output_without_a_final_newline_is_not_drawn_over_by_the_prompt() {
+    let (_server, addr, _data, mut pty) = repl_session();
+    for command in ["printf a''bc", "printf a''bc >&2"] {
+        pty.send(&format!("{command}\r"));
+        pty.expect("abc");
+        let after = pty.expect(&format!("{addr} [0]> "));
+        assert!(after.starts_with("\r\n"), "{command}: {after:?}");
+    }
+    // Output that ends its line gets no extra one.
+    pty.send("echo x''y\r");
+    pty.expect("xy\r\n");
+    let after = pty.expect(&format!("{addr} [0]> "));
+    assert!(!after.contains('\n'), "{after:?}");
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 0);
+}
+
 /// A line too long for a frame is refused with one line and a `[255]`
 /// prompt; the connection stays as it was, with no reconnect.
 #[test]
