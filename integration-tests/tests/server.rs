@@ -474,6 +474,36 @@ fn background_process_holding_output_gets_a_bounded_linger() {
 }
 
 #[test]
+fn output_left_in_the_pipe_by_a_slow_reader_is_not_cut_when_the_linger_runs_out() {
+    // The client stops reading, so the server stops reading the pipes.
+    // The command then ends (its bulk writer killed, a last word written
+    // to stderr, which fits in the pipe): the linger runs out while that
+    // word waits in the pipe, and it was lost to the hang-up.
+    let server = start(&["--linger-ms", "100"]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("echo $$ >&2; head -c 100000000 /dev/zero & sleep 0.5; kill $!; printf tail >&2");
+    let pid: i32 = loop {
+        match c.next() {
+            Some(Frame::Stdout(_)) => {}
+            Some(Frame::Stderr(line)) => {
+                break String::from_utf8_lossy(&line).trim().parse().unwrap()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let waiting = Instant::now();
+    while process_exists(pid) {
+        assert!(waiting.elapsed() < LIMIT, "the shell did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The client stays away well past the 100 ms linger.
+    std::thread::sleep(Duration::from_millis(500));
+    let out = c.collect();
+    assert_eq!(out.stderr, b"tail", "the last word was cut");
+    assert_eq!(out.termination(), Termination::Code(0));
+}
+
+#[test]
 fn half_closed_client_still_gets_everything() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

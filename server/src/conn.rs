@@ -15,7 +15,7 @@ use protocol::handshake::{HandshakeError, ServerHandshake, ServerStep};
 use protocol::{legacy, Decoder, ErrorCode, ErrorFrame, Exec, Exit, Frame, Termination};
 
 use crate::config::Config;
-use crate::job::{kind, Job, ReadOutcome, Stream};
+use crate::job::{kind, Job, ReadOutcome, Stream, PIPE_SIZE};
 use crate::outbuf::OutBuf;
 
 /// While the client has half-closed and a command runs, send a `Ping` this
@@ -1002,18 +1002,39 @@ impl Connection {
         if !job.stdin_open() && !cmd.stdin.is_empty() {
             cmd.stdin.clear();
         }
-        // Output, within the watermarks and the budget, stdout and stderr in
-        // turn so neither starves the other.
+        progress |= self.read_output(ctx, budget, true);
+        let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) else {
+            return progress;
+        };
+        if job.exit_ready && job.status.is_none() && job.poll_exit(ctx.now) {
+            progress = true;
+        }
+        progress
+    }
+
+    /// Reads the front command's output, stdout and stderr in turn so
+    /// neither starves the other, within `budget` and, if `watermarks`, only
+    /// while the outgoing queue is below its high watermark.
+    fn read_output(&mut self, ctx: &mut Ctx<'_>, budget: &mut usize, watermarks: bool) -> bool {
+        let mut progress = false;
+        let Some(cmd) = self.cmds.front_mut() else {
+            return false;
+        };
+        let Some(job) = cmd.job.as_mut() else {
+            return false;
+        };
         if self.out.len() >= ctx.config.out_high_watermark {
             self.paused = true;
         } else if self.out.len() < ctx.config.out_low_watermark {
             self.paused = false;
         }
         let legacy_cap = ctx.config.legacy_max_output;
-        while !self.paused && *budget > 0 {
+        while !(watermarks && self.paused) && *budget > 0 {
             let mut read_any = false;
             for stream in [Stream::Stdout, Stream::Stderr] {
-                if !job.is_ready(stream) || *budget == 0 {
+                // The final drain reads what is there, event or not.
+                let ready = job.is_ready(stream) || (!watermarks && job.is_open(stream));
+                if !ready || *budget == 0 {
                     continue;
                 }
                 let limit = OUTPUT_CHUNK.min(*budget);
@@ -1039,6 +1060,7 @@ impl Connection {
                         job.bytes_out += n as u64;
                     }
                     ReadOutcome::Eof => read_any = true,
+                    // Nothing there now (a final drain tries each once).
                     ReadOutcome::WouldBlock => {}
                 }
             }
@@ -1050,19 +1072,13 @@ impl Connection {
                 self.paused = true;
             }
         }
-        if job.exit_ready && job.status.is_none() && job.poll_exit(ctx.now) {
-            progress = true;
-        }
         progress
     }
 
     /// Sends the front command's `Exit` once it is reaped and its output is
     /// complete (or the linger ran out); true if it finished.
     fn finish_front(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        let Some(cmd) = self.cmds.front_mut() else {
-            return false;
-        };
-        let Some(job) = cmd.job.as_mut() else {
+        let Some(job) = self.cmds.front().and_then(|c| c.job.as_ref()) else {
             return false;
         };
         let Some(exited_at) = job.exited_at else {
@@ -1072,6 +1088,22 @@ impl Connection {
             if ctx.now < exited_at + ctx.config.linger {
                 return false;
             }
+            // The linger ran out. What the pipes hold now was written
+            // before the hang-up, perhaps by the shell itself, and left
+            // there by backpressure (a slow client) or the read budget: it
+            // is read and sent, past the watermark if need be, but at most
+            // a full pipe's worth each, so a process that keeps writing
+            // cannot keep us here.
+            let mut budget = 2 * PIPE_SIZE as usize;
+            self.read_output(ctx, &mut budget, false);
+        }
+        let Some(cmd) = self.cmds.front_mut() else {
+            return false;
+        };
+        let Some(job) = cmd.job.as_mut() else {
+            return false;
+        };
+        if !job.output_closed() {
             // A background process still holds the output. Hang up on it,
             // as a closing terminal would, and report the shell's status.
             log::info!(

@@ -44,7 +44,7 @@ pub fn token(id: u64, kind: usize) -> Token {
 /// per command, and spares the per-user pipe quota
 /// (`fs.pipe-user-pages-soft`, past which an unprivileged user's new pipes
 /// shrink to two pages) from commands that never need it.
-const PIPE_SIZE: i32 = 256 * 1024;
+pub const PIPE_SIZE: i32 = 256 * 1024;
 
 /// A child's output stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,6 +291,14 @@ impl Job {
         match stream {
             Stream::Stdout => self.stdout_ready && self.stdout.is_some(),
             Stream::Stderr => self.stderr_ready && self.stderr.is_some(),
+        }
+    }
+
+    /// Whether the given output pipe is still open (not at end of file).
+    pub fn is_open(&self, stream: Stream) -> bool {
+        match stream {
+            Stream::Stdout => self.stdout.is_some(),
+            Stream::Stderr => self.stderr.is_some(),
         }
     }
 

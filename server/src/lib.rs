@@ -43,8 +43,11 @@
 //!   both pipes reached end of file, so no tail of output is cut. A
 //!   background process that keeps the pipes open (`sleep 100 & echo
 //!   started`) gets a bounded linger (1 s by default) after the shell
-//!   exits; then its group gets SIGHUP, as from a closing terminal (so
-//!   `nohup` works as users expect), and `Exit` goes out.
+//!   exits; then what the pipes hold is read, past the watermark if need
+//!   be (backpressure from a slow client may have left the shell's last
+//!   output there; at most a full pipe each), its group gets SIGHUP, as
+//!   from a closing terminal (so `nohup` works as users expect), and
+//!   `Exit` goes out.
 //! * **Output is copied, not spliced.** `splice(2)` from the pipe into the
 //!   socket was tried and measured: it saves the server a copy but makes
 //!   the *producer* allocate a fresh page for every write (the pipe's pages
