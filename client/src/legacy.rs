@@ -94,14 +94,22 @@ pub fn run(options: &Options) -> Result<u8, Error> {
     let fail = |cause| Error::from(SessionError::new(addr, cause));
     let stream = connect_tcp(addr, options.connect_timeout).map_err(fail)?;
     let mut session = LegacySession::new(stream);
-    let mut exec = |command: &[u8]| -> Result<bool, Error> {
+    // `end_line`: at a terminal, a reply that leaves its last line open
+    // (`printf abc`) gets a newline, or the next prompt would draw over it.
+    let mut exec = |command: &[u8], end_line: bool| -> Result<bool, Error> {
         let reply = session.run(command).map_err(fail)?;
         let mut out = io::stdout().lock();
+        let open = end_line && reply.last().is_some_and(|&b| b != b'\n');
+        let newline: &[u8] = if open { b"\n" } else { b"" };
         // A closed stdout ends the session quietly.
-        Ok(out.write_all(&reply).and_then(|()| out.flush()).is_ok())
+        Ok(out
+            .write_all(&reply)
+            .and_then(|()| out.write_all(newline))
+            .and_then(|()| out.flush())
+            .is_ok())
     };
     if let Some(command) = options.command_line() {
-        exec(&command)?;
+        exec(&command, false)?;
         return Ok(status::SUCCESS);
     }
     if io::stdin().is_terminal() {
@@ -118,7 +126,7 @@ pub fn run(options: &Options) -> Result<u8, Error> {
                 Line::Quit => break,
                 Line::Command(command) => {
                     let _ = editor.add_history_entry(line.trim());
-                    if !exec(command)? {
+                    if !exec(command, true)? {
                         break;
                     }
                 }
@@ -136,7 +144,7 @@ pub fn run(options: &Options) -> Result<u8, Error> {
                 Line::Blank => continue,
                 Line::Quit => break,
                 Line::Command(command) => {
-                    if !exec(command)? {
+                    if !exec(command, false)? {
                         break;
                     }
                 }

@@ -1001,6 +1001,27 @@ fn legacy_repl_shows_the_seeds_prompt_in_a_terminal() {
     assert_eq!(pty.wait(), 0);
 }
 
+/// Regression: a legacy reply without a final newline (`printf abc`) was
+/// drawn over by the next `CMD:` prompt, as in the framed REPL.
+#[test]
+fn legacy_repl_output_without_a_final_newline_is_not_drawn_over() {
+    let server = Daemon::start("server", &["--legacy", "--listen", "127.0.0.1:0"]);
+    let data = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "--legacy".to_string(),
+        "--connect".into(),
+        server.addr().to_string(),
+    ];
+    let mut pty = Pty::spawn(&args, data.path());
+    pty.expect("CMD:");
+    pty.send("printf a''bc\r");
+    pty.expect("abc");
+    let after = pty.expect("CMD:");
+    assert!(after.starts_with("\r\n"), "{after:?}");
+    pty.send("bye\r");
+    assert_eq!(pty.wait(), 0);
+}
+
 /// Regression: the cancel used to be sent from the Ctrl-C thread itself,
 /// which then waited forever behind a stdin forwarder stuck in `write`
 /// (the command reads no stdin, the server stops reading), so no second
