@@ -604,8 +604,12 @@ impl Connection {
                     } else {
                         // Acted on once the frames read before it are
                         // decoded (`process_input`): a `Stdin` that came
-                        // with the FIN is still expected.
+                        // with the FIN is still expected. Whether the
+                        // client is still there is worth asking at once.
                         self.eof_pending = true;
+                        if !self.cmds.is_empty() {
+                            self.probe_at = Some(ctx.now);
+                        }
                     }
                 }
                 Ok(n) => {
