@@ -229,13 +229,28 @@ fn check_shell(shell: &Path) -> Result<(), String> {
     }
 }
 
+/// The largest token file read.
+pub const MAX_TOKEN: usize = 64 * 1024;
+
 /// Reads a token file: its bytes, with trailing whitespace (a final newline)
 /// removed.
 pub fn read_token(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
-    let mut token = std::fs::read(path).map_err(|source| ConfigError::TokenFile {
+    use std::io::Read;
+    let error = |source| ConfigError::TokenFile {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    // Bounded: a wrong path (`/dev/zero`, a log file) must not eat memory.
+    let mut token = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_TOKEN as u64 + 1).read_to_end(&mut token))
+        .map_err(error)?;
+    if token.len() > MAX_TOKEN {
+        return Err(error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("over {MAX_TOKEN} bytes, which is no token (the wrong file?)"),
+        )));
+    }
     while token.last().is_some_and(|b| b.is_ascii_whitespace()) {
         token.pop();
     }
@@ -292,6 +307,16 @@ mod tests {
         c.validate().unwrap();
         c.listen = vec!["[::ffff:10.0.0.1]:0".parse().unwrap()];
         assert!(matches!(c.validate(), Err(ConfigError::Unauthenticated(_))));
+    }
+
+    #[test]
+    fn a_token_file_is_read_with_a_bound() {
+        let err = read_token(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("no token"), "{err}");
+        let path = std::env::temp_dir().join(format!("token-{}", std::process::id()));
+        std::fs::write(&path, "s3cret\r\n").unwrap();
+        assert_eq!(read_token(&path).unwrap(), b"s3cret");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
@@ -352,7 +377,7 @@ pub struct Cli {
     pub listen: Vec<SocketAddr>,
 
     /// File holding the shared token clients must prove they know (HMAC-SHA256 challenge;
-    /// the token never crosses the wire). Trailing whitespace is ignored. Default: none, so no
+    /// the token never crosses the wire; at most 64 KiB). Trailing whitespace is ignored. Default: none, so no
     /// authentication, and only loopback addresses unless --allow-unauthenticated.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
