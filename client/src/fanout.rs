@@ -14,6 +14,11 @@
 //! hosts never share a line. A line longer than [`MAX_LINE`] is cut there
 //! (memory per host stays bounded); a last line without a newline gets one.
 //!
+//! Once a write of ours fails, no host is worth running any more: a closed
+//! pipe (`| head`) ends the run quietly with status 0, any other failure
+//! (a full disk) lost output and ends it with one line and 255, as in
+//! one-shot mode.
+//!
 //! `--group` keeps each host's output instead and, after all finish, prints
 //! each distinct (status, stdout, stderr) once under the compact list of
 //! the hosts that produced it, like `dshbak -c`.
@@ -33,6 +38,51 @@ use crate::hosts;
 use crate::peer_text::sanitize;
 use crate::session::{exec_for, wait_for, Completion, Sink, Stop};
 use crate::status;
+
+/// Whether our stdout and stderr still take output, shared by every host.
+#[derive(Debug, Default)]
+pub struct OutputState {
+    /// A write failed: no host is worth running any more.
+    closed: AtomicBool,
+    /// The first failure that was not a closed pipe (a full disk): output
+    /// was lost, which must not pass for success.
+    error: Mutex<Option<io::Error>>,
+}
+
+impl OutputState {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Records a failed write of ours.
+    fn failed(&self, error: io::Error) -> io::Error {
+        self.closed.store(true, Ordering::Relaxed);
+        if error.kind() != io::ErrorKind::BrokenPipe {
+            let mut first = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+            if first.is_none() {
+                *first = Some(io::Error::new(error.kind(), error.to_string()));
+            }
+        }
+        error
+    }
+
+    /// The status a closed output ends the run with: 0 for a closed pipe
+    /// (the reader is done, as with `| head`), else 255 with one line.
+    fn end_status(&self) -> u8 {
+        match self
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            Some(error) => {
+                note!("client: cannot write the commands' output here: {error}");
+                status::FAILURE
+            }
+            None => status::SUCCESS,
+        }
+    }
+}
 
 /// The longest line kept whole; longer ones are cut here.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -169,7 +219,7 @@ enum HostSink<'a> {
     Live {
         out: LinePrefixer,
         err: LinePrefixer,
-        output_closed: &'a AtomicBool,
+        output: &'a OutputState,
     },
     Keep {
         out: Vec<u8>,
@@ -180,20 +230,16 @@ enum HostSink<'a> {
 impl HostSink<'_> {
     fn finish(&mut self) -> (Vec<u8>, Vec<u8>) {
         match self {
-            HostSink::Live {
-                out,
-                err,
-                output_closed,
-            } => {
+            HostSink::Live { out, err, output } => {
                 let mut buf = Vec::new();
                 out.finish(&mut buf);
-                if !output_closed.load(Ordering::Relaxed) && write_stdout(&buf).is_err() {
-                    output_closed.store(true, Ordering::Relaxed);
+                if !output.is_closed() {
+                    let _ = write_stdout(&buf).map_err(|e| output.failed(e));
                 }
                 let mut buf = Vec::new();
                 err.finish(&mut buf);
-                if !output_closed.load(Ordering::Relaxed) && write_stderr(&buf).is_err() {
-                    output_closed.store(true, Ordering::Relaxed);
+                if !output.is_closed() {
+                    let _ = write_stderr(&buf).map_err(|e| output.failed(e));
                 }
                 (Vec::new(), Vec::new())
             }
@@ -223,15 +269,13 @@ fn write_stderr(buf: &[u8]) -> io::Result<()> {
 impl Sink for HostSink<'_> {
     fn stdout(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            HostSink::Live {
-                out, output_closed, ..
-            } => {
-                if output_closed.load(Ordering::Relaxed) {
+            HostSink::Live { out, output, .. } => {
+                if output.is_closed() {
                     return Err(io::ErrorKind::BrokenPipe.into());
                 }
                 let mut buf = Vec::new();
                 out.feed(data, &mut buf);
-                write_stdout(&buf).inspect_err(|_| output_closed.store(true, Ordering::Relaxed))
+                write_stdout(&buf).map_err(|e| output.failed(e))
             }
             HostSink::Keep { out, .. } => {
                 out.extend_from_slice(data);
@@ -242,15 +286,13 @@ impl Sink for HostSink<'_> {
 
     fn stderr(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            HostSink::Live {
-                err, output_closed, ..
-            } => {
-                if output_closed.load(Ordering::Relaxed) {
+            HostSink::Live { err, output, .. } => {
+                if output.is_closed() {
                     return Err(io::ErrorKind::BrokenPipe.into());
                 }
                 let mut buf = Vec::new();
                 err.feed(data, &mut buf);
-                write_stderr(&buf).inspect_err(|_| output_closed.store(true, Ordering::Relaxed))
+                write_stderr(&buf).map_err(|e| output.failed(e))
             }
             HostSink::Keep { err, .. } => {
                 err.extend_from_slice(data);
@@ -260,7 +302,7 @@ impl Sink for HostSink<'_> {
     }
 }
 
-fn run_host(addr: &str, plan: &Plan<'_>, output_closed: &AtomicBool) -> HostReport {
+fn run_host(addr: &str, plan: &Plan<'_>, output: &OutputState) -> HostReport {
     let mut sink = if plan.group {
         HostSink::Keep {
             out: Vec::new(),
@@ -270,7 +312,7 @@ fn run_host(addr: &str, plan: &Plan<'_>, output_closed: &AtomicBool) -> HostRepo
         HostSink::Live {
             out: LinePrefixer::new(addr),
             err: LinePrefixer::new(addr),
-            output_closed,
+            output,
         }
     };
     let outcome = match Connection::open(addr, plan.token, plan.connect_timeout) {
@@ -298,9 +340,12 @@ fn run_host(addr: &str, plan: &Plan<'_>, output_closed: &AtomicBool) -> HostRepo
 
 /// Runs the plan; returns every host's report, in the plan's host order.
 pub fn run_all(plan: &Plan<'_>) -> Vec<HostReport> {
+    run_all_with(plan, &OutputState::default())
+}
+
+/// [`run_all`], its live output's fate recorded in `output`.
+fn run_all_with(plan: &Plan<'_>, output: &OutputState) -> Vec<HostReport> {
     let next = AtomicUsize::new(0);
-    // Our stdout or stderr is gone: no host is worth running any more.
-    let output_closed = AtomicBool::new(false);
     let slots: Mutex<Vec<Option<HostReport>>> =
         Mutex::new(plan.hosts.iter().map(|_| None).collect());
     let workers = plan.fanout.clamp(1, plan.hosts.len().max(1));
@@ -311,7 +356,7 @@ pub fn run_all(plan: &Plan<'_>) -> Vec<HostReport> {
                 let Some(addr) = plan.hosts.get(index) else {
                     return;
                 };
-                let report = if output_closed.load(Ordering::Relaxed) {
+                let report = if output.is_closed() {
                     HostReport {
                         addr: addr.clone(),
                         outcome: Outcome::Abandoned,
@@ -319,7 +364,7 @@ pub fn run_all(plan: &Plan<'_>) -> Vec<HostReport> {
                         stderr: Vec::new(),
                     }
                 } else {
-                    run_host(addr, plan, &output_closed)
+                    run_host(addr, plan, output)
                 };
                 slots.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(report);
             });
@@ -438,29 +483,27 @@ pub fn summary(reports: &[HostReport]) -> Vec<String> {
 /// Runs the plan and prints everything (live lines or groups, then the
 /// summary on stderr); returns the overall status.
 pub fn run(plan: &Plan<'_>) -> u8 {
-    let reports = run_all(plan);
-    if reports
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Abandoned))
-    {
-        // Our stdout or stderr is gone: end quietly, as in one-shot mode.
-        return status::SUCCESS;
+    let output = OutputState::default();
+    let reports = run_all_with(plan, &output);
+    if output.is_closed() {
+        // Our stdout or stderr is gone: a closed pipe ends quietly, as in
+        // one-shot mode; lost output is an error.
+        return output.end_status();
     }
     if plan.group {
         for group in group(&reports) {
             let header = group.header();
-            if write_stdout(header.as_bytes())
+            let written = write_stdout(header.as_bytes())
                 .and_then(|()| write_stdout(group.stdout))
-                .is_err()
-            {
-                return status::SUCCESS;
-            }
-            if !group.stderr.is_empty()
-                && write_stderr(header.as_bytes())
-                    .and_then(|()| write_stderr(group.stderr))
-                    .is_err()
-            {
-                return status::SUCCESS;
+                .and_then(|()| {
+                    if group.stderr.is_empty() {
+                        return Ok(());
+                    }
+                    write_stderr(header.as_bytes()).and_then(|()| write_stderr(group.stderr))
+                });
+            if let Err(error) = written {
+                output.failed(error);
+                return output.end_status();
             }
         }
     }

@@ -101,12 +101,17 @@ pub fn run(options: &Options) -> Result<u8, Error> {
         let mut out = io::stdout().lock();
         let open = end_line && reply.last().is_some_and(|&b| b != b'\n');
         let newline: &[u8] = if open { b"\n" } else { b"" };
-        // A closed stdout ends the session quietly.
-        Ok(out
+        // A closed stdout ends the session quietly; output lost otherwise
+        // (a full disk) is an error.
+        match out
             .write_all(&reply)
             .and_then(|()| out.write_all(newline))
             .and_then(|()| out.flush())
-            .is_ok())
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(fail(Cause::Output(e))),
+        }
     };
     if let Some(command) = options.command_line() {
         exec(&command, false)?;

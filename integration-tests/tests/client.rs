@@ -315,6 +315,39 @@ fn output_lost_to_a_full_disk_is_an_error_not_success() {
     );
 }
 
+/// Regression: fan-out (live and `--group`) and `--legacy` ended with 0
+/// when their output went to a full disk, as one-shot mode once did.
+#[test]
+fn output_lost_to_a_full_disk_is_an_error_in_fan_out_and_legacy_too() {
+    let servers = [server(), server()];
+    let hosts = format!("{},{}", servers[0].addr(), servers[1].addr());
+    let legacy = Daemon::start("server", &["--legacy", "--listen", "127.0.0.1:0"]);
+    let legacy_addr = legacy.addr().to_string();
+    let runs: [&[&str]; 3] = [
+        &["--hosts", &hosts, "--", "echo x"],
+        &["--group", "--hosts", &hosts, "--", "echo x"],
+        &["--legacy", "--connect", &legacy_addr, "--", "echo x"],
+    ];
+    for args in runs {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let mut cmd = bin("client");
+        cmd.args(args).stdout(full).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn client");
+        let stderr = drain(child.stderr.take().expect("stderr"));
+        let status = wait_timeout(&mut child, RUN_LIMIT).expect("client ends");
+        let stderr = text(&stderr.join().expect("stderr"));
+        assert_eq!(status.code(), Some(255), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("output here: No space left"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn closed_stdout_ends_the_client_quietly() {
     closing_an_output_ends_the_client_quietly("yes", false);
