@@ -1374,6 +1374,28 @@ fn exec_options_set_cwd_and_environment() {
 }
 
 #[test]
+fn a_relative_shell_path_is_found_whatever_the_commands_directory() {
+    // `--shell ./sh` was looked for again from each Exec's cwd.
+    let dir = std::env::temp_dir().join(format!("relative-shell-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy("/bin/sh", dir.join("sh")).unwrap();
+    let mut cmd = integration_tests::bin("server");
+    cmd.args(["--listen", "127.0.0.1:0", "--shell", "./sh"])
+        .current_dir(&dir);
+    let server = Daemon::spawn(cmd, 1);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        cwd: Some("/".into()),
+        ..Exec::new("pwd")
+    }));
+    let out = c.collect();
+    assert_eq!(out.error, None);
+    assert_eq!(out.stdout, b"/\n");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_command_that_cannot_start_gets_spawn_failed_and_the_session_goes_on() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

@@ -84,8 +84,17 @@ struct Shutdown {
 
 impl Server {
     /// Binds every configured address and prepares the loop.
-    pub fn bind(config: Config) -> Result<Server, ServerError> {
+    pub fn bind(mut config: Config) -> Result<Server, ServerError> {
         config.validate()?;
+        // A relative shell path (`./mysh`) would be looked for from each
+        // command's working directory once the `Exec` sets one: resolve
+        // it from ours, once. A bare name stays a `PATH` lookup.
+        if config.shell.is_relative() && config.shell.as_os_str().as_encoded_bytes().contains(&b'/')
+        {
+            if let Ok(shell) = std::path::absolute(&config.shell) {
+                config.shell = shell;
+            }
+        }
         match sys::raise_nofile_limit() {
             Ok(limit) => log::debug!("open-file limit: {limit}"),
             Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
