@@ -34,9 +34,10 @@ Exit status:
   the remote command's exit code; 128+N when signal N killed it; 124 when the
   time limit ended it; 255 when the client could not connect, authenticate or
   keep speaking the protocol (one line on stderr says where and why); 2 for
-  usage errors (a bad option or address). Fan-out: the largest status over
-  all hosts, 255 if any host was unreachable. Stdin mode: the last failing
-  command's status.";
+  usage errors (a bad option or address); 130 when Ctrl-C ended the client
+  (a second press, a cancel that could not be sent, or stdin mode). Fan-out:
+  the largest status over all hosts, 255 if any host was unreachable. Stdin
+  mode: the last failing command's status.";
 
 /// Options of the `client` binary.
 #[derive(Debug, Clone, Parser)]
