@@ -23,9 +23,6 @@ use crate::outbuf::OutBuf;
 /// command is killed.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Without a pidfd, check for a child's exit this often.
-const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(20);
-
 /// After sending a final error, read and discard the client's bytes for at
 /// most this long before closing, so the error is not lost to a reset.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
@@ -311,10 +308,9 @@ impl Connection {
             consider(job.deadline);
             consider(job.kill_at);
             consider(job.exited_at.map(|t| t + config.linger));
-            if !job.has_pidfd() && job.status.is_none() {
-                consider(Some(
-                    self.last_activity.max(job.started) + EXIT_POLL_INTERVAL,
-                ));
+            if job.status.is_none() {
+                // Without a pidfd: the next poll for its exit.
+                consider(job.next_exit_poll);
             }
         }
         deadline
@@ -371,7 +367,7 @@ impl Connection {
                     job.time_out(now, grace);
                 }
                 if !job.has_pidfd() {
-                    job.exit_ready = true;
+                    job.exit_poll_due(now);
                 }
             } else {
                 // Exited: its output is being read; nothing to find out.
@@ -1334,6 +1330,47 @@ fn display_text(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_pidfd_the_exit_is_polled_for_at_an_interval_not_at_every_turn() {
+        let config = Config::default();
+        let poll = mio::Poll::new().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        let peer = stream.local_addr().unwrap();
+        let start = Instant::now();
+        let mut conn = Connection::new(
+            1,
+            TcpStream::from_std(stream),
+            peer,
+            &config,
+            [0; protocol::NONCE_LEN],
+            start,
+        );
+        conn.phase = Phase::Ready;
+        let mut job = Job::spawn(&config.shell, &Exec::new("sleep 5"), poll.registry(), 1).unwrap();
+        job.forget_pidfd();
+        let mut cmd = Cmd::new(1, Exec::new("sleep 5"));
+        cmd.job = Some(job);
+        conn.cmds.push_back(cmd);
+        let mut shared = Shared {
+            running: 1,
+            waiting: VecDeque::new(),
+            scratch: vec![0; OUTPUT_CHUNK],
+        };
+        // Long after the start, with no traffic from the client: each
+        // poll is followed by the next one an interval later, not by a
+        // deadline already past (a wake-up at every turn of the loop).
+        for turn in 1..=3 {
+            let now = Instant::now() + Duration::from_millis(100 * turn);
+            let mut ctx = Ctx::new(poll.registry(), &config, &mut shared, now, false);
+            conn.on_timer(&mut ctx);
+            let next = conn.next_deadline(&config).expect("a deadline");
+            assert!(next > now, "turn {turn}: next deadline already past");
+        }
+        conn.force_kill();
+    }
 
     #[test]
     fn client_may_shorten_but_not_lengthen_the_time_limit() {

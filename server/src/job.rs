@@ -46,6 +46,9 @@ pub fn token(id: u64, kind: usize) -> Token {
 /// shrink to two pages) from commands that never need it.
 pub const PIPE_SIZE: i32 = 256 * 1024;
 
+/// Without a pidfd, check for a child's exit this often.
+pub const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
 /// A child's output stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -95,6 +98,8 @@ pub struct Job {
     grown: [bool; 2],
     /// Set by a pidfd event (or always, without a pidfd).
     pub exit_ready: bool,
+    /// Without a pidfd: when to check for the exit next.
+    pub next_exit_poll: Option<Instant>,
     /// Output bytes produced so far.
     pub bytes_out: u64,
 }
@@ -184,10 +189,12 @@ impl Job {
             grown: [false; 2],
             stdin_ready: false,
             exit_ready: false,
+            next_exit_poll: None,
             bytes_out: 0,
         };
-        // Without a pidfd the exit is polled for, from the start.
-        job.exit_ready = job.pidfd.is_none();
+        if job.pidfd.is_none() {
+            job.poll_for_exit();
+        }
         if let Err(e) = job.register(registry, conn_id) {
             job.kill(libc::SIGKILL);
             let _ = job.child.wait();
@@ -223,6 +230,29 @@ impl Job {
     /// The process id, which is also the process group id.
     pub fn pid(&self) -> u32 {
         self.pgid
+    }
+
+    /// Without a pidfd the exit is polled for, from the start and then
+    /// every [`EXIT_POLL_INTERVAL`].
+    fn poll_for_exit(&mut self) {
+        self.exit_ready = true;
+        self.next_exit_poll = Some(Instant::now() + EXIT_POLL_INTERVAL);
+    }
+
+    /// Forgets the pidfd, as on a kernel without `pidfd_open`.
+    #[cfg(test)]
+    pub fn forget_pidfd(&mut self) {
+        self.pidfd = None;
+        self.poll_for_exit();
+    }
+
+    /// The exit poll is due (no pidfd): try once more now, and again one
+    /// interval later.
+    pub fn exit_poll_due(&mut self, now: Instant) {
+        if self.next_exit_poll.is_some_and(|t| now >= t) {
+            self.exit_ready = true;
+            self.next_exit_poll = Some(now + EXIT_POLL_INTERVAL);
+        }
     }
 
     /// Whether exit is noticed by a pidfd (otherwise by polling).
