@@ -1396,6 +1396,22 @@ fn a_relative_shell_path_is_found_whatever_the_commands_directory() {
 }
 
 #[test]
+fn commands_do_not_inherit_descriptors_the_server_was_started_with() {
+    // The shell opens descriptor 7 without close-on-exec, then becomes the
+    // server: a command must see its own 0, 1 and 2 only.
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(r#"exec 7</dev/null; exec "$0" --listen 127.0.0.1:0"#)
+        .arg(integration_tests::bin_path("server"));
+    let server = Daemon::spawn(cmd, 1);
+    let mut c = Raw::connect(server.addr());
+    let out = c.run("ls /proc/$$/fd");
+    let fds = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fds: Vec<&str> = fds.split_whitespace().collect();
+    assert_eq!(fds, ["0", "1", "2"]);
+}
+
+#[test]
 fn a_command_that_cannot_start_gets_spawn_failed_and_the_session_goes_on() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

@@ -101,6 +101,13 @@ pub use config::{read_token, Cli, Config, ConfigError, DEFAULT_LISTEN};
 pub use conn::effective_timeout;
 pub use event_loop::{Server, ServerError};
 
+/// Marks the descriptors this process inherited (above stderr) close-on-exec,
+/// so commands do not inherit them. For the `server` binary, first thing:
+/// a program embedding the server keeps its descriptors as they are.
+pub fn close_inherited_on_exec() -> std::io::Result<()> {
+    sys::close_inherited_on_exec()
+}
+
 /// Binds, prints `listening on ADDR` on stderr for every bound address
 /// (whatever the log level), and serves until SIGINT, SIGTERM or SIGHUP.
 pub fn run(config: Config) -> Result<(), ServerError> {

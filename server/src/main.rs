@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Nothing this process inherited beyond stdin, stdout and stderr is
+    // passed on to the commands it runs.
+    let _ = server::close_inherited_on_exec();
     let cli = server::Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = match cli.into_config() {

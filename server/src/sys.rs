@@ -32,6 +32,30 @@ pub fn is_ignored(signal: i32) -> bool {
     }
 }
 
+/// Marks every descriptor above stderr close-on-exec: those the server
+/// inherited from whatever started it (a shell's stray redirection, a
+/// harness's pipe) are not the commands' business, and a pipe end held by
+/// a long-running command would keep its reader from seeing the end.
+/// Only for a process that owns all its descriptors: the `server` binary,
+/// before it opens any.
+pub fn close_inherited_on_exec() -> io::Result<()> {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD/F_SETFD take and return plain ints; a descriptor
+        // already closed (the directory listing's own) just fails.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Sends `signal` to every process in the group `pgid`.
 pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {
     let pgid = libc::pid_t::try_from(pgid)
