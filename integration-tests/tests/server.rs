@@ -1163,6 +1163,26 @@ fn sigterm_tells_an_idle_client_at_once_not_after_the_grace() {
 }
 
 #[test]
+fn sigterm_tells_a_client_still_in_its_handshake() {
+    // It used to get a bare close, which a client reads as "not this
+    // protocol" rather than "the server is stopping".
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret").unwrap();
+    let mut server = start(&["--token-file", token.to_str().unwrap()]);
+    let mut c = Raw::connect_plain(server.addr());
+    c.send(&Frame::Hello(protocol::Hello::default()));
+    assert!(matches!(c.next(), Some(Frame::Challenge(_))));
+    server.signal(libc::SIGTERM);
+    let told = c.next();
+    assert!(
+        matches!(&told, Some(Frame::Error(e)) if e.code == ErrorCode::ShuttingDown),
+        "{told:?}"
+    );
+    assert_eq!(server.wait_timeout(LIMIT).and_then(|s| s.code()), Some(0));
+}
+
+#[test]
 fn sigterm_past_the_grace_kills_and_tells_the_client() {
     let mut server = start(&["--shutdown-grace", "0"]);
     let mut c = Raw::connect(server.addr());

@@ -398,8 +398,12 @@ impl Connection {
     /// its output and `Exit`, one `ShuttingDown` error answers whatever the
     /// client sent after it, and the connection closes (see
     /// `check_closed`). An error sent at once would overtake that output,
-    /// and a client stops at the first `Error`.
+    /// and a client stops at the first `Error`. A client still in its
+    /// handshake is told at once: it has nothing running to wait for.
     pub fn begin_shutdown(&mut self) {
+        if matches!(self.phase, Phase::Handshake(_)) {
+            self.fail(ErrorCode::ShuttingDown, "server shutting down".to_string());
+        }
         self.read_closed = true;
         self.drop_queued("server shutting down");
     }
