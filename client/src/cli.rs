@@ -96,7 +96,8 @@ pub struct Options {
 
     /// Fan out: instead of live prefixed lines, print identical outputs once
     /// after all hosts finish, with the hosts that produced them (like
-    /// `dshbak -c`; needs --hosts or --hosts-file)
+    /// `dshbak -c`; needs --hosts or --hosts-file). Output is kept in memory
+    /// up to 64 MiB in all, the rest in temporary files ($TMPDIR)
     #[arg(long, requires = "host_list")]
     pub group: bool,
 

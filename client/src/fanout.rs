@@ -21,7 +21,9 @@
 //!
 //! `--group` keeps each host's output instead and, after all finish, prints
 //! each distinct (status, stdout, stderr) once under the compact list of
-//! the hosts that produced it, like `dshbak -c`.
+//! the hosts that produced it, like `dshbak -c`. What it keeps stays in
+//! bounded memory ([`crate::kept`]): past [`GROUP_MEMORY_MAX`] in all, the
+//! rest goes to temporary files.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -35,6 +37,7 @@ use protocol::Frame;
 use crate::conn::Connection;
 use crate::error::{Cause, SessionError};
 use crate::hosts;
+use crate::kept::{Budget, Fingerprint, Kept, GROUP_MEMORY_MAX};
 use crate::peer_text::sanitize;
 use crate::session::{exec_for, wait_for, Completion, Sink, Stop};
 use crate::status;
@@ -191,9 +194,9 @@ pub struct HostReport {
     /// How it ended.
     pub outcome: Outcome,
     /// Its stdout (kept with `--group` only).
-    pub stdout: Vec<u8>,
+    pub stdout: Kept,
     /// Its stderr (kept with `--group` only).
-    pub stderr: Vec<u8>,
+    pub stderr: Kept,
 }
 
 /// What to run where.
@@ -215,6 +218,10 @@ pub struct Plan<'a> {
     pub group: bool,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per host, on its thread's stack: boxing would buy nothing"
+)]
 enum HostSink<'a> {
     Live {
         out: LinePrefixer,
@@ -222,13 +229,15 @@ enum HostSink<'a> {
         output: &'a OutputState,
     },
     Keep {
-        out: Vec<u8>,
-        err: Vec<u8>,
+        out: Kept,
+        err: Kept,
+        budget: &'a Budget,
+        output: &'a OutputState,
     },
 }
 
 impl HostSink<'_> {
-    fn finish(&mut self) -> (Vec<u8>, Vec<u8>) {
+    fn finish(&mut self) -> (Kept, Kept) {
         match self {
             HostSink::Live { out, err, output } => {
                 let mut buf = Vec::new();
@@ -241,9 +250,9 @@ impl HostSink<'_> {
                 if !output.is_closed() {
                     let _ = write_stderr(&buf).map_err(|e| output.failed(e));
                 }
-                (Vec::new(), Vec::new())
+                (Kept::default(), Kept::default())
             }
-            HostSink::Keep { out, err } => (std::mem::take(out), std::mem::take(err)),
+            HostSink::Keep { out, err, .. } => (std::mem::take(out), std::mem::take(err)),
         }
     }
 }
@@ -277,10 +286,12 @@ impl Sink for HostSink<'_> {
                 out.feed(data, &mut buf);
                 write_stdout(&buf).map_err(|e| output.failed(e))
             }
-            HostSink::Keep { out, .. } => {
-                out.extend_from_slice(data);
-                Ok(())
-            }
+            HostSink::Keep {
+                out,
+                budget,
+                output,
+                ..
+            } => out.push(data, budget).map_err(|e| output.failed(e)),
         }
     }
 
@@ -294,19 +305,23 @@ impl Sink for HostSink<'_> {
                 err.feed(data, &mut buf);
                 write_stderr(&buf).map_err(|e| output.failed(e))
             }
-            HostSink::Keep { err, .. } => {
-                err.extend_from_slice(data);
-                Ok(())
-            }
+            HostSink::Keep {
+                err,
+                budget,
+                output,
+                ..
+            } => err.push(data, budget).map_err(|e| output.failed(e)),
         }
     }
 }
 
-fn run_host(addr: &str, plan: &Plan<'_>, output: &OutputState) -> HostReport {
+fn run_host(addr: &str, plan: &Plan<'_>, output: &OutputState, budget: &Budget) -> HostReport {
     let mut sink = if plan.group {
         HostSink::Keep {
-            out: Vec::new(),
-            err: Vec::new(),
+            out: Kept::default(),
+            err: Kept::default(),
+            budget,
+            output,
         }
     } else {
         HostSink::Live {
@@ -349,6 +364,7 @@ fn run_all_with(plan: &Plan<'_>, output: &OutputState) -> Vec<HostReport> {
     let slots: Mutex<Vec<Option<HostReport>>> =
         Mutex::new(plan.hosts.iter().map(|_| None).collect());
     let workers = plan.fanout.clamp(1, plan.hosts.len().max(1));
+    let budget = Budget::new(GROUP_MEMORY_MAX);
     thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
@@ -360,11 +376,11 @@ fn run_all_with(plan: &Plan<'_>, output: &OutputState) -> Vec<HostReport> {
                     HostReport {
                         addr: addr.clone(),
                         outcome: Outcome::Abandoned,
-                        stdout: Vec::new(),
-                        stderr: Vec::new(),
+                        stdout: Kept::default(),
+                        stderr: Kept::default(),
                     }
                 } else {
-                    run_host(addr, plan, output)
+                    run_host(addr, plan, output, &budget)
                 };
                 slots.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(report);
             });
@@ -395,7 +411,7 @@ pub fn overall_status(statuses: impl IntoIterator<Item = u8>) -> u8 {
 /// Unreachable hosts have no output and are left to the summary.
 pub fn group<'r>(reports: &'r [HostReport]) -> Vec<Group<'r>> {
     let mut groups: Vec<Group<'r>> = Vec::new();
-    let mut index: BTreeMap<(String, &'r [u8], &'r [u8]), usize> = BTreeMap::new();
+    let mut index: BTreeMap<(String, Fingerprint, Fingerprint), usize> = BTreeMap::new();
     for report in reports {
         let label = match &report.outcome {
             Outcome::Done(Completion::Exited(exit)) => status::describe(exit),
@@ -404,7 +420,11 @@ pub fn group<'r>(reports: &'r [HostReport]) -> Vec<Group<'r>> {
             }
             Outcome::Unreachable(_) | Outcome::Abandoned => continue,
         };
-        let key = (label.clone(), &report.stdout[..], &report.stderr[..]);
+        let key = (
+            label.clone(),
+            report.stdout.fingerprint(),
+            report.stderr.fingerprint(),
+        );
         match index.get(&key) {
             Some(&at) => groups[at].hosts.push(&report.addr),
             None => {
@@ -422,16 +442,16 @@ pub fn group<'r>(reports: &'r [HostReport]) -> Vec<Group<'r>> {
 }
 
 /// Hosts that produced the same status and output.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Group<'r> {
     /// How they ended (`exit 0`, `timed out`, ...).
     pub label: String,
     /// Who.
     pub hosts: Vec<&'r str>,
     /// Their stdout.
-    pub stdout: &'r [u8],
+    pub stdout: &'r Kept,
     /// Their stderr.
-    pub stderr: &'r [u8],
+    pub stderr: &'r Kept,
 }
 
 impl Group<'_> {
@@ -439,7 +459,9 @@ impl Group<'_> {
     ///
     /// ```
     /// use client::fanout::Group;
-    /// let group = Group { label: "exit 0".into(), hosts: vec!["h:1", "h:2"], stdout: b"", stderr: b"" };
+    /// use client::kept::Kept;
+    /// let none = Kept::default();
+    /// let group = Group { label: "exit 0".into(), hosts: vec!["h:1", "h:2"], stdout: &none, stderr: &none };
     /// assert_eq!(group.header(), "----------------\nh:[1-2] (exit 0)\n----------------\n");
     /// ```
     pub fn header(&self) -> String {
@@ -480,6 +502,11 @@ pub fn summary(reports: &[HostReport]) -> Vec<String> {
     lines
 }
 
+fn write_kept(out: &mut dyn Write, kept: &Kept) -> io::Result<()> {
+    kept.write_to(out)?;
+    out.flush()
+}
+
 /// Runs the plan and prints everything (live lines or groups, then the
 /// summary on stderr); returns the overall status.
 pub fn run(plan: &Plan<'_>) -> u8 {
@@ -494,12 +521,13 @@ pub fn run(plan: &Plan<'_>) -> u8 {
         for group in group(&reports) {
             let header = group.header();
             let written = write_stdout(header.as_bytes())
-                .and_then(|()| write_stdout(group.stdout))
+                .and_then(|()| write_kept(&mut io::stdout().lock(), group.stdout))
                 .and_then(|()| {
                     if group.stderr.is_empty() {
                         return Ok(());
                     }
-                    write_stderr(header.as_bytes()).and_then(|()| write_stderr(group.stderr))
+                    write_stderr(header.as_bytes())
+                        .and_then(|()| write_kept(&mut io::stderr().lock(), group.stderr))
                 });
             if let Err(error) = written {
                 output.failed(error);
@@ -530,8 +558,8 @@ mod tests {
         HostReport {
             addr: addr.into(),
             outcome,
-            stdout: stdout.to_vec(),
-            stderr: Vec::new(),
+            stdout: Kept::from(stdout),
+            stderr: Kept::default(),
         }
     }
 

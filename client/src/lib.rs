@@ -40,7 +40,10 @@
 //! frame, which a raw signal handler must not do), `rustyline` (line
 //! editing and history for the REPL), `bytes` (the protocol's buffers),
 //! `socket2` (`SO_LINGER`, for the abortive close of a second Ctrl-C),
-//! `libc` (`sigaction(2)`, to see whether SIGINT was ignored at start).
+//! `libc` (`sigaction(2)`, to see whether SIGINT was ignored at start),
+//! `tempfile` (unnamed temporary files, removed by the system even if we
+//! are killed, for `--group` output past its memory bound) and `sha2`
+//! (comparing kept outputs by digest without reading them back).
 //! The build script (`build-support/static_libgcc.rs`) links libgcc's
 //! unwinder statically, which took a one-shot `client -- true` from 2.1 to
 //! 1.8 ms on the development VM.
@@ -72,6 +75,7 @@ mod error;
 pub mod fanout;
 pub mod hosts;
 pub mod interrupt;
+pub mod kept;
 pub mod legacy;
 pub mod peer_text;
 pub mod repl;

@@ -730,6 +730,55 @@ fn group_prints_identical_outputs_once_with_their_hosts() {
     assert_eq!(text(&output.stderr), "");
 }
 
+/// Peak resident memory of a running process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// Regression: `--group` kept every host's output in memory, so
+/// `--group -- yes` grew until the machine ran out. Past 64 MiB in all the
+/// output now goes to temporary files, and all of it is still printed.
+#[test]
+fn group_keeps_large_outputs_in_bounded_memory_and_prints_them_whole() {
+    const EACH: usize = 48 << 20;
+    let servers: Vec<Daemon> = (0..3).map(|_| server()).collect();
+    let hosts: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
+    let mut child = bin("client")
+        .args(["--group", "--hosts", &hosts.join(","), "--"])
+        .arg(format!("head -c {EACH} /dev/zero"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // Groups are printed once every host has finished: by the first line
+    // all 144 MiB have been kept.
+    let mut rule = String::new();
+    stdout.read_line(&mut rule).expect("first line");
+    assert_eq!(rule, "----------------\n");
+    let peak = peak_rss_kib(child.id());
+    assert!(
+        peak < 112 * 1024,
+        "client peak RSS {peak} KiB for 3 x {EACH} bytes kept"
+    );
+    let mut header = String::new();
+    stdout.read_line(&mut header).expect("hosts line");
+    assert!(header.ends_with("] (exit 0)\n"), "{header}");
+    stdout.read_line(&mut rule).expect("second rule");
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).expect("output");
+    assert_eq!(rest.len(), EACH, "one group, printed whole");
+    assert!(rest.iter().all(|&b| b == 0));
+    let status = wait_timeout(&mut child, Duration::from_secs(30)).expect("client ends");
+    assert_eq!(status.code(), Some(0), "{}", text(&stderr.join().unwrap()));
+}
+
 // ---------------------------------------------------------------- REPL
 
 struct Pty {
