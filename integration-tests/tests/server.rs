@@ -1432,6 +1432,20 @@ fn commands_do_not_inherit_descriptors_the_server_was_started_with() {
 }
 
 #[test]
+fn a_shell_named_without_a_path_is_found_on_the_servers_path_not_the_commands() {
+    // `--shell sh` was looked for on the PATH the Exec sets.
+    let server = start(&["--shell", "sh"]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        env: vec![("PATH".into(), "/nonexistent".into())],
+        ..Exec::new("echo $PATH")
+    }));
+    let out = c.collect();
+    assert_eq!(out.error, None);
+    assert_eq!(out.stdout, b"/nonexistent\n");
+}
+
+#[test]
 fn a_command_that_cannot_start_gets_spawn_failed_and_the_session_goes_on() {
     let server = start(&[]);
     let mut c = Raw::connect(server.addr());

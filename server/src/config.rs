@@ -186,7 +186,7 @@ impl Config {
                 )));
             }
         }
-        check_shell(&self.shell).map_err(|why| {
+        resolve_shell(&self.shell).map_err(|why| {
             ConfigError::Invalid(format!("--shell {}: {why}", self.shell.display()))
         })?;
         Ok(())
@@ -203,10 +203,13 @@ fn is_loopback(addr: &SocketAddr) -> bool {
 /// far past any real need and far from overflowing the clock.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// Whether `shell` names an executable file, as `exec` will look for it (a
-/// bare name on `PATH`): a server that cannot start any command should not
-/// start at all.
-fn check_shell(shell: &Path) -> Result<(), String> {
+/// The executable `shell` names, as an absolute path: a path is taken
+/// from the server's directory, a bare name looked up on the server's
+/// `PATH`, once. Left to each spawn, a relative path would be looked for
+/// from the command's working directory and a bare name on the `PATH` its
+/// `Exec` may set. A server that cannot start any command should not start
+/// at all, so an error says why there is none.
+pub fn resolve_shell(shell: &Path) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |path: &Path| {
         std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -214,19 +217,20 @@ fn check_shell(shell: &Path) -> Result<(), String> {
     if shell.as_os_str().is_empty() {
         return Err("empty path".into());
     }
-    if shell.as_os_str().as_encoded_bytes().contains(&b'/') {
-        return match executable(shell) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err("not an executable file".into()),
-            Err(e) => Err(e.to_string()),
-        };
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if std::env::split_paths(&path).any(|dir| executable(&dir.join(shell)).unwrap_or(false)) {
-        Ok(())
+    let found = if shell.as_os_str().as_encoded_bytes().contains(&b'/') {
+        match executable(shell) {
+            Ok(true) => shell.to_path_buf(),
+            Ok(false) => return Err("not an executable file".into()),
+            Err(e) => return Err(e.to_string()),
+        }
     } else {
-        Err("no such executable on PATH".into())
-    }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(shell))
+            .find(|candidate| executable(candidate).unwrap_or(false))
+            .ok_or("no such executable on PATH")?
+    };
+    std::path::absolute(&found).map_err(|e| e.to_string())
 }
 
 /// The largest token file read.
@@ -352,6 +356,7 @@ mod tests {
             let mut c = config();
             c.shell = PathBuf::from(good);
             c.validate().unwrap();
+            assert!(resolve_shell(&c.shell).unwrap().is_absolute());
         }
     }
 }

@@ -86,15 +86,14 @@ impl Server {
     /// Binds every configured address and prepares the loop.
     pub fn bind(mut config: Config) -> Result<Server, ServerError> {
         config.validate()?;
-        // A relative shell path (`./mysh`) would be looked for from each
-        // command's working directory once the `Exec` sets one: resolve
-        // it from ours, once. A bare name stays a `PATH` lookup.
-        if config.shell.is_relative() && config.shell.as_os_str().as_encoded_bytes().contains(&b'/')
-        {
-            if let Ok(shell) = std::path::absolute(&config.shell) {
-                config.shell = shell;
-            }
-        }
+        // Found once, from here: not from each command's directory, nor on
+        // the PATH its Exec may set.
+        config.shell = crate::config::resolve_shell(&config.shell).map_err(|why| {
+            crate::config::ConfigError::Invalid(format!(
+                "--shell {}: {why}",
+                config.shell.display()
+            ))
+        })?;
         match sys::raise_nofile_limit() {
             Ok(limit) => log::debug!("open-file limit: {limit}"),
             Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
