@@ -28,8 +28,9 @@
 //! the count of commands that went out is final.
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -234,17 +235,48 @@ impl FrameWriter {
     }
 }
 
+/// The socket as the frame reader sees it: while a deadline is set, each
+/// read may wait only for what is left until it, so a peer that sends a
+/// byte now and then cannot stretch the handshake past its time-out.
+#[derive(Debug)]
+pub struct Socket {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
+        self.stream.read(buf)
+    }
+}
+
+impl Deref for Socket {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
 /// A connection that has completed the handshake.
 #[derive(Debug)]
 pub struct Connection {
     addr: String,
-    reader: FrameReader<TcpStream>,
+    reader: FrameReader<Socket>,
     writer: FrameWriter,
 }
 
 impl Connection {
     /// Connects to `addr` and completes the handshake, proving knowledge of
-    /// `token` if the server asks; `timeout` bounds each of the two steps.
+    /// `token` if the server asks; `timeout` bounds each of the two steps
+    /// (connecting, then the whole handshake), zero meaning no limit.
     pub fn open(
         addr: &str,
         token: Option<&[u8]>,
@@ -267,11 +299,11 @@ impl Connection {
         let fail = |cause| SessionError::new(addr, cause);
         let stream = connect_tcp(addr, timeout).map_err(fail)?;
         let writer = FrameWriter::new(&stream).map_err(|e| fail(Cause::Io(e)))?;
-        // Zero means no limit, which is also what `None` means here.
-        stream
-            .set_read_timeout((!timeout.is_zero()).then_some(timeout))
-            .map_err(|e| fail(Cause::Io(e)))?;
-        let mut reader = FrameReader::new(stream);
+        let mut reader = FrameReader::new(Socket {
+            stream,
+            // Zero means no limit.
+            deadline: (!timeout.is_zero()).then(|| Instant::now() + timeout),
+        });
         let (mut handshake, hello) = ClientHandshake::new(token.map(<[u8]>::to_vec));
         let first = first.filter(|_| token.is_none());
         match first {
@@ -316,6 +348,7 @@ impl Connection {
             }
         }
         // Commands may run for as long as they like; the server bounds them.
+        reader.get_mut().deadline = None;
         reader
             .get_ref()
             .set_read_timeout(None)
@@ -396,7 +429,7 @@ impl Connection {
     }
 
     /// Splits off the reading half, for a reader thread.
-    pub fn into_parts(self) -> (FrameReader<TcpStream>, FrameWriter) {
+    pub fn into_parts(self) -> (FrameReader<Socket>, FrameWriter) {
         (self.reader, self.writer)
     }
 }

@@ -38,7 +38,6 @@
 //! while its end is awaited, since it could not be sent anyway.
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
-use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 
@@ -48,7 +47,7 @@ use protocol::{
     ErrorCode, ErrorFrame, Exec, Exit, Frame, FrameRef, FrameType, Termination, DEFAULT_MAX_PAYLOAD,
 };
 
-use crate::conn::{Connection, FrameWriter};
+use crate::conn::{Connection, FrameWriter, Socket};
 use crate::error::{Cause, Error, SessionError};
 use crate::interrupt::{Interrupts, SecondPress};
 use crate::peer_text::sanitize;
@@ -365,7 +364,7 @@ enum Msg {
     Interrupted,
 }
 
-fn spawn_reader(mut reader: FrameReader<TcpStream>, tx: mpsc::SyncSender<Msg>) -> io::Result<()> {
+fn spawn_reader(mut reader: FrameReader<Socket>, tx: mpsc::SyncSender<Msg>) -> io::Result<()> {
     thread::Builder::new()
         .name("socket-reader".into())
         .spawn(move || loop {

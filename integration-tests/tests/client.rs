@@ -465,6 +465,42 @@ fn silent_peer_times_out_the_handshake() {
     drop(listener);
 }
 
+/// Regression: each read of the handshake had the whole connect time-out,
+/// so a peer sending a byte every 0.2 s held a `--connect-timeout 0.5`
+/// client for as long as it liked. The time-out now bounds the whole
+/// handshake.
+#[test]
+fn dripping_peer_cannot_stretch_the_handshake_past_its_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let peer = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        // A frame header announcing 1000 bytes, then its payload a byte at a
+        // time: never a whole frame within the time-out.
+        let mut bytes = vec![0, 0, 3, 0xe8, 0x02];
+        bytes.extend([0u8; 1000]);
+        for byte in bytes.iter().take(100) {
+            if conn.write_all(&[*byte]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let started = Instant::now();
+    let mut cmd = client_to(&addr);
+    cmd.args(["--connect-timeout", "0.5", "--", "true"]);
+    let output = run(cmd, b"");
+    let took = started.elapsed();
+    assert_eq!(code(&output), 255);
+    assert!(
+        text(&output.stderr).contains("handshake timed out after 0.5s"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(took < Duration::from_secs(3), "not bounded: {took:?}");
+    peer.join().expect("peer");
+}
+
 /// A listener whose accept queue is full drops every new SYN, as a host
 /// behind a dropping firewall would: the connect itself must time out, on
 /// time, with its own message.
