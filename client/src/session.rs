@@ -40,6 +40,7 @@
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use protocol::io::FrameReader;
@@ -459,6 +460,30 @@ fn commands_in(input: &[u8], timeout_ms: Option<u32>) -> (Vec<Frame>, usize, boo
     (frames, used, false)
 }
 
+/// How long stdin mode waits, once the server has ended the session with
+/// every command sent answered, to learn whether its input was over too.
+const INPUT_SETTLE: Duration = Duration::from_millis(200);
+
+/// Stdin mode, the server gone (a shutdown, a close) with every command sent
+/// answered: whether the input turns out to have been over as well, its
+/// end only not yet reported by the feeder (reading a file's end takes it
+/// microseconds). Then nothing was lost and the script succeeded. More
+/// input, an error, or no word within [`INPUT_SETTLE`] means commands the
+/// server will never run: not a success.
+fn input_was_over(rx: &mpsc::Receiver<Msg>, writer: &FrameWriter, answered: usize) -> bool {
+    let deadline = Instant::now() + INPUT_SETTLE;
+    while answered >= writer.commands_sent() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Msg::InputDone) => return answered >= writer.commands_sent(),
+            // The reader's last word (it stops after an error): skip it.
+            Ok(Msg::Frame(_)) => {}
+            Ok(Msg::InputFailed(_) | Msg::Interrupted) | Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// Stdin mode: each line of `input` is a command, all sent pipelined on
 /// this connection, outputs in order. The status is the last failing
 /// command's, 0 if none failed; 130 after a Ctrl-C (see the module docs).
@@ -505,7 +530,12 @@ pub fn script<R: BufRead + Send + 'static>(
             }
             Msg::Interrupted => continue,
             Msg::Frame(Ok(frame)) => frame,
-            Msg::Frame(Err(cause)) => return stopped(&addr, Stop::Lost(cause), interrupts),
+            Msg::Frame(Err(cause)) => {
+                if input_end.is_none() && input_was_over(&rx, &writer, answered) {
+                    break;
+                }
+                return stopped(&addr, Stop::Lost(cause), interrupts);
+            }
         };
         match handle_frame(FrameRef::from(&frame), &writer, &mut sink) {
             Ok(Some(done)) => {
@@ -518,7 +548,15 @@ pub fn script<R: BufRead + Send + 'static>(
                 }
             }
             Ok(None) => {}
-            Err(stop) => return stopped(&addr, stop, interrupts),
+            Err(stop) => {
+                let all_answered = matches!(stop, Stop::Lost(_))
+                    && input_end.is_none()
+                    && input_was_over(&rx, &writer, answered);
+                if all_answered {
+                    break;
+                }
+                return stopped(&addr, stop, interrupts);
+            }
         }
     }
     if writer.commands_closed() {

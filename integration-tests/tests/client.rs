@@ -1386,6 +1386,95 @@ fn bare_close_during_the_handshake_hints_at_a_legacy_server() {
     );
 }
 
+/// Regression: in stdin mode, a server that shut down right after answering
+/// the last command could turn the script's success into 255, when its
+/// `ShuttingDown` came in before the client had seen its own input end.
+/// Every command given was answered: that is a success.
+#[test]
+fn stdin_mode_succeeds_when_the_server_leaves_after_answering_everything() {
+    let (addr, peer) = fake_server(move |mut conn, mut reader| {
+        let exec = reader.read_frame().expect("read exec");
+        assert!(matches!(exec, Some(protocol::Frame::Exec(_))), "{exec:?}");
+        for frame in [
+            protocol::Frame::Stdout("done\n".into()),
+            protocol::Frame::Exit(protocol::Exit {
+                termination: protocol::Termination::Code(0),
+                timed_out: false,
+                runtime_us: 1,
+            }),
+            protocol::Frame::Error(protocol::ErrorFrame::new(
+                protocol::ErrorCode::ShuttingDown,
+                "server shutting down",
+            )),
+        ] {
+            protocol::io::write_frame(&mut conn, &frame).expect("write");
+        }
+        conn.shutdown(std::net::Shutdown::Write).expect("close");
+        read_until_closed(&mut reader);
+    });
+    let mut child = client_to(&addr)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"echo done\n").expect("write command");
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    // The input ends only once the client has printed the output, by when
+    // the Exit and the ShuttingDown that came in the same segment are
+    // being handled.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("output");
+    assert_eq!(line, "done\n");
+    drop(stdin);
+    let status = wait_timeout(&mut child, Duration::from_secs(10)).expect("client ends");
+    peer.join().expect("peer");
+    assert_eq!(status.code(), Some(0), "{}", text(&stderr.join().unwrap()));
+}
+
+/// The same server leaving while input is still coming: the commands after
+/// it can never run, which is not a success.
+#[test]
+fn stdin_mode_fails_when_the_server_leaves_with_input_still_coming() {
+    let (addr, peer) = fake_server(move |mut conn, mut reader| {
+        let exec = reader.read_frame().expect("read exec");
+        assert!(matches!(exec, Some(protocol::Frame::Exec(_))), "{exec:?}");
+        for frame in [
+            protocol::Frame::Exit(protocol::Exit {
+                termination: protocol::Termination::Code(0),
+                timed_out: false,
+                runtime_us: 1,
+            }),
+            protocol::Frame::Error(protocol::ErrorFrame::new(
+                protocol::ErrorCode::ShuttingDown,
+                "server shutting down",
+            )),
+        ] {
+            protocol::io::write_frame(&mut conn, &frame).expect("write");
+        }
+        conn.shutdown(std::net::Shutdown::Write).expect("close");
+        read_until_closed(&mut reader);
+    });
+    let mut child = client_to(&addr)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"true\n").expect("write command");
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    // Stdin stays open: the client must not wait for it to decide.
+    let status = wait_timeout(&mut child, Duration::from_secs(10)).expect("client ends");
+    drop(stdin);
+    peer.join().expect("peer");
+    let stderr = text(&stderr.join().unwrap());
+    assert_eq!(status.code(), Some(255), "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+}
+
 /// Regression: `Error` messages went to the terminal raw (newlines, escape
 /// sequences, invalid UTF-8, a megabyte).
 #[test]
