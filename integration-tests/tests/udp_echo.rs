@@ -231,6 +231,64 @@ fn low_source_port_is_dropped_and_counted() {
     assert!(low.recv_from(&mut b).is_err(), "low port got a reply");
 }
 
+/// Sends one UDP datagram from `127.0.0.1:source_port` to `to` through a
+/// raw socket, so its source can be any port, the server's own included.
+/// `false` when this user may not open a raw socket (not root).
+fn send_spoofed_udp(source_port: u16, to: SocketAddr, payload: &[u8]) -> bool {
+    let SocketAddr::V4(to) = to else {
+        panic!("IPv4 only")
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns; the
+    // buffers outlive the calls.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_UDP);
+        if fd < 0 {
+            return false;
+        }
+        let mut datagram = Vec::with_capacity(8 + payload.len());
+        datagram.extend_from_slice(&source_port.to_be_bytes());
+        datagram.extend_from_slice(&to.port().to_be_bytes());
+        let len = u16::try_from(8 + payload.len()).expect("small payload");
+        datagram.extend_from_slice(&len.to_be_bytes());
+        datagram.extend_from_slice(&[0, 0]); // no checksum (IPv4 allows it)
+        datagram.extend_from_slice(payload);
+        let mut sin: libc::sockaddr_in = std::mem::zeroed();
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_addr.s_addr = u32::from(*to.ip()).to_be();
+        let sent = libc::sendto(
+            fd,
+            datagram.as_ptr().cast(),
+            datagram.len(),
+            0,
+            std::ptr::addr_of!(sin).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        libc::close(fd);
+        assert_eq!(sent, datagram.len() as isize, "raw send");
+    }
+    true
+}
+
+#[test]
+fn datagram_from_the_servers_own_address_is_dropped_not_echoed_to_itself() {
+    // --rate-limit 0: nothing else would ever stop such a loop.
+    let d = serve(&["--rate-limit", "0"]);
+    let own = d.addr();
+    if !send_spoofed_udp(own.port(), own, b"echo yourself") {
+        eprintln!("SKIPPED: cannot open a raw socket to spoof a source (not root)");
+        return;
+    }
+    // Read in order: once this one is echoed, the spoofed one was judged.
+    assert_eq!(echo(&client_for(own), b"after"), b"after");
+    let k = counters_when(&d, |k| k.get("received") >= 2);
+    assert_eq!(
+        (k.get("received"), k.get("echoed")),
+        (2, 1),
+        "the server answered itself"
+    );
+    assert_eq!(k.get("dropped_loop"), 1);
+}
+
 #[test]
 fn allow_low_ports_answers_a_low_source_port() {
     let Some(low) = low_port_socket() else {

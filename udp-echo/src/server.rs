@@ -13,6 +13,11 @@
 //!   echo, chargen, DNS and NTP live) are dropped unless
 //!   `--allow-low-ports`, and each source address gets a token bucket
 //!   ([`crate::limiter`]): generous for one tester, a cap for a flood.
+//!   A datagram whose source is one of the server's own sockets (spoofed,
+//!   or through a relay) is dropped too, whatever the port: echoing it
+//!   would send the server its own reply, again and again (an
+//!   echo-to-itself loop; one such datagram used to be echoed 6,000 times
+//!   until the rate limit cut it, and for ever with `--rate-limit 0`).
 //!   The first datagram dropped for the limit is logged once (warn) with the
 //!   flag that raises it: otherwise a `flood --rate max` or a long `ping -i
 //!   0` against a default server measures the limit and nothing says so.
@@ -136,6 +141,9 @@ pub struct Counters {
     pub dropped_too_long: u64,
     /// Dropped: the reply could not be sent (full buffer, route error...).
     pub dropped_send_error: u64,
+    /// Dropped: the source is one of the server's own sockets (an
+    /// echo-to-itself loop).
+    pub dropped_loop: u64,
 }
 
 impl fmt::Display for Counters {
@@ -143,7 +151,8 @@ impl fmt::Display for Counters {
         write!(
             f,
             "counters: received={} echoed={} bytes_received={} bytes_echoed={} truncated={} \
-             dropped_low_port={} dropped_rate_limited={} dropped_too_long={} dropped_send_error={}",
+             dropped_low_port={} dropped_rate_limited={} dropped_too_long={} dropped_send_error={} \
+             dropped_loop={}",
             self.received,
             self.echoed,
             self.bytes_received,
@@ -152,7 +161,8 @@ impl fmt::Display for Counters {
             self.dropped_low_port,
             self.dropped_rate_limited,
             self.dropped_too_long,
-            self.dropped_send_error
+            self.dropped_send_error,
+            self.dropped_loop
         )
     }
 }
@@ -173,6 +183,9 @@ pub enum Verdict {
     DropTruncated,
     /// The annotated reply would not fit in one datagram.
     DropTooLong,
+    /// The source is one of the server's own sockets: the reply would come
+    /// straight back as a new request (see [`Gate::set_own_addrs`]).
+    DropLoop,
 }
 
 /// The suffix `--annotate` appends: `-` and the sender's address.
@@ -194,6 +207,7 @@ pub struct Gate {
     annotate: bool,
     allow_low_ports: bool,
     limiter: Limiter,
+    own: Vec<SocketAddr>,
 }
 
 impl Gate {
@@ -203,7 +217,35 @@ impl Gate {
             annotate: cfg.annotate,
             allow_low_ports: cfg.allow_low_ports,
             limiter: Limiter::new(cfg.limits),
+            own: Vec::new(),
         }
+    }
+
+    /// Tells the gate the server's own bound addresses (ports resolved), so
+    /// that a datagram from one of them is [`Verdict::DropLoop`]: a source
+    /// equal to a bound address, or, for a socket bound to the unspecified
+    /// address (`0.0.0.0:P`, `[::]:P`), port `P` on an address of this host
+    /// (loopback, or one a socket can be bound to; checked only when the
+    /// port matches, so it costs nothing otherwise).
+    ///
+    /// ```
+    /// use udp_echo::server::{Gate, ServeConfig, Verdict};
+    /// let mut g = Gate::new(&ServeConfig::default());
+    /// g.set_own_addrs(vec!["127.0.0.1:8002".parse()?]);
+    /// assert_eq!(g.judge("127.0.0.1:8002".parse()?, 5, false, 0), Verdict::DropLoop);
+    /// assert_eq!(g.judge("127.0.0.2:8002".parse()?, 5, false, 0), Verdict::Echo { reply_len: 5 });
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
+    pub fn set_own_addrs(&mut self, own: Vec<SocketAddr>) {
+        self.own = own;
+    }
+
+    fn is_own(&self, source: SocketAddr) -> bool {
+        self.own.iter().any(|o| {
+            o.port() == source.port()
+                && o.is_ipv4() == source.is_ipv4()
+                && (o.ip() == source.ip() || (o.ip().is_unspecified() && is_local_ip(source.ip())))
+        })
     }
 
     /// Decides what to do with a datagram of `len` bytes from `source`.
@@ -226,6 +268,9 @@ impl Gate {
     ) -> Verdict {
         if truncated {
             return Verdict::DropTruncated;
+        }
+        if self.is_own(source) {
+            return Verdict::DropLoop;
         }
         if !self.allow_low_ports && source.port() < FIRST_UNPRIVILEGED_PORT {
             return Verdict::DropLowPort;
@@ -250,6 +295,12 @@ impl Gate {
         }
         Verdict::Echo { reply_len }
     }
+}
+
+/// Whether `ip` is an address of this host: loopback, or one a socket can
+/// be bound to.
+fn is_local_ip(ip: std::net::IpAddr) -> bool {
+    ip.is_loopback() || std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
 /// Asks a running [`Server`] to print counters or stop, from any thread.
@@ -379,10 +430,17 @@ impl Server {
             s.set_nonblocking(true)
                 .map_err(|e| Error::Signals { source: e })?;
         }
+        let mut gate = Gate::new(cfg);
+        let own = sockets
+            .iter()
+            .map(|s| s.local_addr())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::io("local address", e))?;
+        gate.set_own_addrs(own);
         Ok(Server {
             sockets,
             batch: Batch::new(cfg.batch, cfg.max_size, ANNOTATE_ROOM),
-            gate: Gate::new(cfg),
+            gate,
             counters: Counters::default(),
             wake_rx,
             handle: Handle {
@@ -560,6 +618,7 @@ impl Server {
                 }
                 Verdict::DropTruncated => self.counters.truncated += 1,
                 Verdict::DropTooLong => self.counters.dropped_too_long += 1,
+                Verdict::DropLoop => self.counters.dropped_loop += 1,
             }
         }
         if !replies.is_empty() {
@@ -595,6 +654,32 @@ mod tests {
 
     fn a(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn source_equal_to_an_own_socket_is_a_loop_and_dropped() {
+        let mut g = gate(|c| c.limits.rate = 0);
+        g.set_own_addrs(vec![a("127.0.0.1:8002"), a("0.0.0.0:9000"), a("[::]:9001")]);
+        for own in [
+            "127.0.0.1:8002",
+            "127.0.0.1:9000",
+            "127.0.0.9:9000",
+            "[::1]:9001",
+        ] {
+            assert_eq!(g.judge(a(own), 4, false, 0), Verdict::DropLoop, "{own}");
+        }
+        // Same port on another host, or another port: an ordinary client.
+        for other in [
+            "127.0.0.2:8002",
+            "192.0.2.1:9000",
+            "[2001:db8::1]:9001",
+            "[::1]:9000",
+        ] {
+            assert!(
+                matches!(g.judge(a(other), 4, false, 0), Verdict::Echo { .. }),
+                "{other}"
+            );
+        }
     }
 
     #[test]
