@@ -229,9 +229,12 @@ pub fn flood(cfg: &FloodConfig, stop: &AtomicBool) -> Result<FloodReport, Error>
                 let next_ns = u64::try_from(u128::from(sent) * 1_000_000_000 / u128::from(r))
                     .unwrap_or(u64::MAX)
                     .min(end_ns);
-                let wait_ms = next_ns.saturating_sub(elapsed_ns()) / 1_000_000;
-                if wait_ms > 0 {
-                    let _ = sys::poll_readable(&[fd], i32::try_from(wait_ms).unwrap_or(i32::MAX));
+                // To the nanosecond: below a millisecond apart (--rate
+                // 1500 and up) a wait in whole milliseconds was 0, and the
+                // loop spun a whole CPU between datagrams.
+                let wait_ns = next_ns.saturating_sub(elapsed_ns());
+                if wait_ns > 0 {
+                    let _ = sys::poll_readable_for(&[fd], Duration::from_nanos(wait_ns));
                 }
             }
         }
@@ -402,6 +405,47 @@ mod tests {
         assert!(r.sent <= 301 && r.sent >= 200, "{r:?}");
         assert_eq!(r.received, r.sent, "{r:?}");
         assert_eq!(r.loss_percent, 0.0);
+    }
+
+    /// CPU time this thread has used.
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid timespec for the call to fill.
+        assert_eq!(
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
+            0
+        );
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// Regression: with datagrams due less than a millisecond apart the
+    /// wait was rounded down to 0 ms and the paced loop spun a whole CPU
+    /// (`--rate 1500`: 1 s of CPU per second) to send 1,500 datagrams.
+    #[test]
+    fn a_paced_flood_sleeps_between_datagrams_below_a_millisecond_apart() {
+        let target = echo_server();
+        let (cpu0, wall0) = (thread_cpu(), std::time::Instant::now());
+        let r = flood(
+            &FloodConfig {
+                target,
+                rate: Some(2500),
+                duration: Duration::from_millis(400),
+                ..cfg()
+            },
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let (cpu, wall) = (thread_cpu() - cpu0, wall0.elapsed());
+        assert!(r.sent >= 500, "{r:?}");
+        // About 2,500 wake-ups a second cost a few per cent; spinning cost
+        // all of it (or whatever share of a CPU a busy machine gave it).
+        assert!(
+            cpu < wall / 4,
+            "the paced flood used {cpu:?} of CPU in {wall:?}"
+        );
     }
 
     /// Regression: the first datagram was due at 1/rate, not at 0, so

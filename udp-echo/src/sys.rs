@@ -496,6 +496,54 @@ pub fn recv_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     }
 }
 
+/// [`poll_readable`] with a time-out to the nanosecond (`ppoll(2)` on
+/// Linux; elsewhere rounded up to the millisecond, never early): a paced
+/// sender whose next datagram is due in less than a millisecond sleeps
+/// until then instead of spinning.
+pub fn poll_readable_for(fds: &[RawFd], timeout: std::time::Duration) -> io::Result<Vec<bool>> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut p: Vec<libc::pollfd> = fds
+            .iter()
+            .map(|&fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ts = libc::timespec {
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            // Below 10^9: fits any c_long.
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: p is a valid array of p.len() pollfds; ts outlives the
+        // call; a null signal mask leaves the mask alone.
+        let n = unsafe {
+            libc::ppoll(
+                p.as_mut_ptr(),
+                p.len() as libc::nfds_t,
+                &ts,
+                std::ptr::null(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(vec![false; fds.len()]);
+            }
+            return Err(e);
+        }
+        Ok(p.iter()
+            .map(|x| x.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+            .collect())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let ms = timeout.as_nanos().div_ceil(1_000_000);
+        poll_readable(fds, i32::try_from(ms).unwrap_or(i32::MAX))
+    }
+}
+
 /// Waits until one of `fds` is readable or `timeout_ms` passes (`-1`:
 /// forever). Returns which are readable; an interrupting signal gives an
 /// empty list, so the caller rechecks its flags.
