@@ -444,6 +444,31 @@ fn send_to_closed_port_says_refused_with_exit_1() {
     );
 }
 
+/// An IPv4-mapped IPv6 target travels over IPv4: held to 65,507 bytes
+/// before anything is sent (it used to be allowed 65,527, and the kernel's
+/// EMSGSIZE came back as an I/O failure, exit 1).
+#[test]
+fn ipv4_mapped_target_is_held_to_the_ipv4_datagram_limit_as_a_usage_error() {
+    let target = "[::ffff:127.0.0.1]:9";
+    let big = "x".repeat(65_508);
+    let out = run(&["send", target, &big]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("exceeds the 65507-byte"),
+        "{}",
+        text(&out.stderr)
+    );
+    for sub in ["ping", "flood"] {
+        let out = run(&[sub, target, "--size", "65508"]);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("65507"),
+            "{sub}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn bad_arguments_exit_2_with_a_reason() {
     let out = run(&["ping", "127.0.0.1:9", "--size", "10"]);

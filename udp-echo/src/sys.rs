@@ -36,10 +36,21 @@ pub const MAX_UDP_V4: usize = 65_507;
 /// Largest UDP payload over IPv6 without jumbograms: 65,535 − 8 (UDP header).
 pub const MAX_UDP_V6: usize = 65_527;
 
-/// The largest payload a datagram to or from `addr` can carry.
+/// The largest payload a datagram to or from `addr` can carry. An
+/// IPv4-mapped IPv6 address (`[::ffff:127.0.0.1]:7`) travels over IPv4, so
+/// it gets IPv4's limit.
+///
+/// ```
+/// use udp_echo::sys::{max_payload, MAX_UDP_V4, MAX_UDP_V6};
+/// assert_eq!(max_payload(&"127.0.0.1:7".parse()?), MAX_UDP_V4);
+/// assert_eq!(max_payload(&"[::1]:7".parse()?), MAX_UDP_V6);
+/// assert_eq!(max_payload(&"[::ffff:127.0.0.1]:7".parse()?), MAX_UDP_V4);
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 pub fn max_payload(addr: &SocketAddr) -> usize {
     match addr {
         SocketAddr::V4(_) => MAX_UDP_V4,
+        SocketAddr::V6(a) if a.ip().to_ipv4_mapped().is_some() => MAX_UDP_V4,
         SocketAddr::V6(_) => MAX_UDP_V6,
     }
 }
