@@ -812,6 +812,7 @@ mod tests {
             "dropped_rate_limited=",
             "dropped_too_long=",
             "dropped_send_error=",
+            "dropped_loop=",
         ] {
             assert!(line.contains(key), "{key} missing from {line}");
         }
