@@ -265,6 +265,26 @@ fn split_beyond_the_limit_stops_before_printing() {
     assert_eq!((o.code, o.stdout.lines().count()), (0, 64));
 }
 
+/// `--limit` counts every line vlsm prints, the unused space included: it
+/// used to count only the subnets asked for, so `--limit 5` printed 10
+/// lines here and `vlsm ::/0 1 --limit 3` printed 129.
+#[test]
+fn vlsm_beyond_the_limit_counting_its_unused_lines_stops_before_printing() {
+    // 3 subnets and 7 unused blocks: 10 lines.
+    let args = ["vlsm", "10.0.0.0/24", "1", "1", "1", "--limit"];
+    let o = run(&[&args[..], &["9"]].concat());
+    assert_eq!((o.code, o.stdout.as_str()), (2, ""), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("10 lines, more than --limit 9"),
+        "{}",
+        o.stderr
+    );
+    let o = run(&[&args[..], &["10"]].concat());
+    assert_eq!((o.code, o.stdout.lines().count()), (0, 10), "{}", o.stderr);
+    let o = run(&["vlsm", "::/0", "1", "--limit", "3", "--json"]);
+    assert_eq!((o.code, o.stdout.as_str()), (2, ""), "{}", o.stderr);
+}
+
 #[test]
 fn vlsm_allocates_largest_first_prints_in_order_asked_then_unused() {
     let o = run(&["vlsm", "192.168.0.0/24", "20", "100", "50"]);

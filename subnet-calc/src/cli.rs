@@ -10,8 +10,9 @@
 //! and handed to the writer in chunks of [`FLUSH_AT`] bytes; a closed pipe on
 //! stdout (`subnet-calc ... | head`) ends the run quietly with success.
 //!
-//! Bounds: `split` or `vlsm` asked for more than `--limit` lines fails
-//! before printing anything (the other subcommands print at most a few
+//! Bounds: `split` or `vlsm` asked for more than `--limit` lines (for
+//! vlsm: its subnets and the unused space left) fails before printing
+//! anything (the other subcommands print at most a few
 //! hundred lines per input: a range or an exclusion is at most two CIDRs per
 //! bit of address, an aggregate no more than its inputs); a batch line longer than [`MAX_LINE`] bytes is
 //! rejected (and skipped) without being buffered whole.
@@ -83,8 +84,9 @@ pub struct Options {
     #[arg(long, global = true)]
     pub loose: bool,
 
-    /// Refuse to print more than N lines from split or vlsm, before printing
-    /// any (the other subcommands print at most a few hundred per input).
+    /// Refuse to print more than N lines from split or vlsm (its subnets
+    /// and the unused space), before printing any (the other subcommands
+    /// print at most a few hundred per input).
     #[arg(long, global = true, value_name = "N", default_value_t = 65_536)]
     pub limit: u64,
 
@@ -434,7 +436,15 @@ fn dispatch(
                 || format!("vlsm of {} sizes", sizes.len()),
             )?;
             let plan = vlsm(parent, sizes)?;
-            print_vlsm(out, o.json, parent, sizes, &plan)?;
+            let unused = vlsm_unused(parent, &plan);
+            // The unused space is printed too (up to a line per bit of
+            // address per subnet): the limit counts every line.
+            check_limit(
+                Count::new((plan.len() + unused.len()) as u128).unwrap_or(Count::pow2(0)),
+                o.limit,
+                || format!("vlsm of {} sizes with the space left unused", sizes.len()),
+            )?;
+            print_vlsm(out, o.json, parent, sizes, &plan, &unused)?;
         }
         Command::Aggregate { cidrs } => {
             let read_stdin = cidrs.is_empty() || cidrs.iter().any(|c| c == "-");
@@ -737,14 +747,9 @@ fn print_list(
     Ok(())
 }
 
-fn print_vlsm(
-    out: &mut Out<'_>,
-    json: bool,
-    parent: IpNet,
-    sizes: &[u128],
-    plan: &[IpNet],
-) -> Result<(), Error> {
-    let unused = match parent {
+/// What is left of `parent` once `plan` is carved out, as minimal CIDRs.
+fn vlsm_unused(parent: IpNet, plan: &[IpNet]) -> Vec<IpNet> {
+    match parent {
         IpNet::V4(p) => {
             let holes: Vec<Ipv4Net> = plan
                 .iter()
@@ -771,7 +776,17 @@ fn print_vlsm(
                 .map(IpNet::V6)
                 .collect::<Vec<_>>()
         }
-    };
+    }
+}
+
+fn print_vlsm(
+    out: &mut Out<'_>,
+    json: bool,
+    parent: IpNet,
+    sizes: &[u128],
+    plan: &[IpNet],
+    unused: &[IpNet],
+) -> Result<(), Error> {
     let b = &mut out.buf;
     if json {
         b.extend_from_slice(b"{\"network\":\"");
@@ -802,7 +817,7 @@ fn print_vlsm(
     } else {
         let width = plan
             .iter()
-            .chain(&unused)
+            .chain(unused)
             .map(|n| n.to_string().len())
             .max()
             .unwrap_or(0);
@@ -816,7 +831,7 @@ fn print_vlsm(
                 .as_bytes(),
             );
         }
-        for n in &unused {
+        for n in unused {
             b.extend_from_slice(format!("{:<width$}  unused\n", n.to_string()).as_bytes());
         }
     }
