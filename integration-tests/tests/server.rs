@@ -1350,6 +1350,52 @@ fn a_frame_trickled_after_the_handshake_still_times_out_as_idle() {
 }
 
 #[test]
+fn a_server_whose_stderr_nobody_reads_keeps_serving() {
+    // One audit line per command: once the unread stderr pipe was full,
+    // the log's write blocked the event loop, and every client with it.
+    /// Killed and reaped however the test ends: its stderr is stuck.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        integration_tests::bin("server")
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // stderr is never read again from here on.
+    let mut c = Raw::connect(addr);
+    let mut batch = bytes::BytesMut::new();
+    for _ in 0..2000 {
+        Frame::Exec(Exec::new("true")).encode(&mut batch).unwrap();
+    }
+    c.writer.write_all(&batch).unwrap();
+    for i in 0..2000 {
+        let out = c.collect();
+        assert_eq!(
+            out.exit.map(|e| e.termination),
+            Some(Termination::Code(0)),
+            "command {i}"
+        );
+    }
+}
+
+#[test]
 fn idle_connections_are_closed_after_the_idle_timeout() {
     let server = start(&["--idle-timeout", "1"]);
     let mut c = Raw::connect(server.addr());

@@ -77,6 +77,10 @@
 //!   in arrival order rather than fail: a queue is what a pipelining client
 //!   wants, and the connection limit already bounds the queue. Accept
 //!   errors such as EMFILE pause accepting for 100 ms rather than spin.
+//! * **The log never blocks the loop.** Log and audit lines are queued (1
+//!   MiB at most) for a thread that writes them to stderr; on a stderr that
+//!   nobody reads, lines past the bound are dropped and counted rather
+//!   than stopping every client ([`logging`]).
 //! * **Graceful shutdown** on SIGINT/SIGTERM, and on SIGHUP unless it is
 //!   ignored (`nohup`): stop accepting, drop queued commands, let running
 //!   ones finish within `--shutdown-grace`, then SIGKILL their groups,
@@ -94,6 +98,7 @@ mod config;
 mod conn;
 mod event_loop;
 mod job;
+pub mod logging;
 pub mod outbuf;
 mod sys;
 

@@ -4,6 +4,7 @@
 //! (an address in use, say), 2 for a bad command line or configuration.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -12,7 +13,15 @@ fn main() -> ExitCode {
     // passed on to the commands it runs.
     let _ = server::close_inherited_on_exec();
     let cli = server::Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // The log never blocks the event loop, even on a stderr nobody reads.
+    let logs = server::logging::init("info");
+    let status = serve(cli);
+    // The last lines (the shutdown's), unless stderr is stuck.
+    logs.wait(Duration::from_secs(1));
+    status
+}
+
+fn serve(cli: server::Cli) -> ExitCode {
     let config = match cli.into_config() {
         Ok(config) => config,
         Err(e) => {
