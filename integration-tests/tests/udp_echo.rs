@@ -469,6 +469,34 @@ fn ipv4_mapped_target_is_held_to_the_ipv4_datagram_limit_as_a_usage_error() {
     }
 }
 
+/// A rate limit with no room (`--burst 0`, `--max-sources 0`) would drop
+/// every datagram: it used to start and serve nothing, silently.
+#[test]
+fn serve_refuses_a_rate_limit_that_could_never_echo() {
+    for flag in ["--burst", "--max-sources"] {
+        let mut child = bin("udp-echo")
+            .args(["serve", "--listen", "127.0.0.1:0", flag, "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn udp-echo serve");
+        let status = integration_tests::wait_timeout(&mut child, WAIT);
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(2),
+            "{flag} 0: the server started anyway; stderr: {err}"
+        );
+        assert!(err.contains("must be at least 1"), "{flag}: {err}");
+    }
+}
+
 #[test]
 fn bad_arguments_exit_2_with_a_reason() {
     let out = run(&["ping", "127.0.0.1:9", "--size", "10"]);

@@ -420,6 +420,15 @@ impl Server {
                 cfg.max_size
             )));
         }
+        // A limiter with no room would drop every datagram: a server that
+        // never answers, silently. Refuse the configuration instead.
+        if cfg.limits.rate > 0 && (cfg.limits.burst == 0 || cfg.limits.max_sources == 0) {
+            return Err(Error::Usage(format!(
+                "--burst {} and --max-sources {} must be at least 1 with a rate limit \
+                 (otherwise nothing is ever echoed); --rate-limit 0 turns limiting off",
+                cfg.limits.burst, cfg.limits.max_sources
+            )));
+        }
         let sockets = cfg
             .listen
             .iter()
@@ -816,6 +825,32 @@ mod tests {
         ] {
             assert!(line.contains(key), "{key} missing from {line}");
         }
+    }
+
+    #[test]
+    fn bind_rejects_a_rate_limit_that_could_never_echo() {
+        let base = ServeConfig {
+            listen: vec![a("127.0.0.1:0")],
+            ..ServeConfig::default()
+        };
+        let with = |burst, max_sources, rate| ServeConfig {
+            limits: Limits {
+                rate,
+                burst,
+                max_sources,
+            },
+            ..base.clone()
+        };
+        for cfg in [with(0, 16, 100), with(5, 0, 100)] {
+            assert!(
+                matches!(Server::bind(&cfg), Err(Error::Usage(_))),
+                "{:?}",
+                cfg.limits
+            );
+        }
+        // With limiting off, burst and sources do not matter.
+        assert!(Server::bind(&with(0, 0, 0)).is_ok());
+        assert!(Server::bind(&with(1, 1, 100)).is_ok());
     }
 
     #[test]
