@@ -41,6 +41,8 @@ pub enum Command {
     /// Echo datagrams back to their sender (RFC 862).
     #[command(
         after_help = "Prints `listening on ADDR` on stderr once bound; counters on stderr on SIGUSR1 and at exit (SIGINT/SIGTERM).\n\n\
+                      A datagram whose source is one of the server's own sockets (spoofed, it would be echoed to \
+                      itself for ever) is dropped and counted as `dropped_loop`, whatever --allow-low-ports says.\n\n\
                       Measuring capacity (`flood --rate max`, long `ping -i 0` runs) needs `serve --rate-limit 0`: \
                       otherwise the per-source rate limit is what gets measured. The first datagram dropped for the \
                       limit is logged (warn) once; `dropped_rate_limited` counts them all."
@@ -78,16 +80,18 @@ pub struct ServeArgs {
     /// measure capacity: `flood --rate max`, long `ping -i 0` runs).
     #[arg(long, value_name = "PPS", default_value_t = limiter::DEFAULT_RATE)]
     pub rate_limit: u64,
-    /// Token bucket size per source address.
+    /// Token bucket size per source address (at least 1 unless --rate-limit 0).
     #[arg(long, value_name = "N", default_value_t = limiter::DEFAULT_BURST)]
     pub burst: u64,
-    /// Source addresses tracked by the rate limiter at most.
+    /// Source addresses tracked by the rate limiter at most (at least 1 unless
+    /// --rate-limit 0).
     #[arg(long, value_name = "N", default_value_t = limiter::DEFAULT_MAX_SOURCES)]
     pub max_sources: usize,
-    /// Receive slot size; longer datagrams are counted truncated and dropped.
+    /// Receive slot size, 1 to 65,536; longer datagrams are counted
+    /// truncated and dropped.
     #[arg(long, value_name = "B", default_value_t = server::DEFAULT_MAX_SIZE)]
     pub max_size: usize,
-    /// Datagrams per recvmmsg/sendmmsg.
+    /// Datagrams per recvmmsg/sendmmsg, 1 to 1024.
     #[arg(long, value_name = "N", default_value_t = server::DEFAULT_BATCH)]
     pub batch: usize,
     /// Socket receive/send buffer size to ask for.
@@ -119,7 +123,7 @@ pub struct PingArgs {
     /// Milliseconds between probes; 0: ping-pong (next probe on reply).
     #[arg(long, short = 'i', value_name = "MS", default_value_t = ping::DEFAULT_INTERVAL_MS)]
     pub interval: u64,
-    /// Bytes per probe, header included.
+    /// Bytes per probe, header included: 24 to 65,507 (65,527 over IPv6).
     #[arg(long, short = 's', value_name = "B", default_value_t = ping::DEFAULT_SIZE)]
     pub size: usize,
     /// Milliseconds before an unanswered probe counts as lost (at least 1).
@@ -142,7 +146,7 @@ pub struct FloodArgs {
     /// Datagrams per second offered, or `max`.
     #[arg(long, value_name = "PPS|max", default_value = "max", value_parser = parse_rate)]
     pub rate: Rate,
-    /// Bytes per datagram, header included.
+    /// Bytes per datagram, header included: 24 to 65,507 (65,527 over IPv6).
     #[arg(long, short = 's', value_name = "B", default_value_t = ping::DEFAULT_SIZE)]
     pub size: usize,
     /// Seconds to send (fractions allowed).

@@ -8,7 +8,7 @@
 //!
 //! | subcommand | module | what it does |
 //! | --- | --- | --- |
-//! | `serve` | [`server`] | echo per RFC 862; low-port drop, per-source token bucket, counters on SIGUSR1 and at exit; `--annotate` for the seed's reply |
+//! | `serve` | [`server`] | echo per RFC 862; low-port and own-socket (loop) drop, per-source token bucket, counters on SIGUSR1 and at exit; `--annotate` for the seed's reply |
 //! | `send` | [`client`] | one datagram, print the reply; time-out and "refused" are errors |
 //! | `ping` | [`ping`] | full RTT percentiles, loss, duplicates, reordering, late and corrupted replies; `--json` |
 //! | `flood` | [`flood`] | offered and echoed packets per second, loss; `--json` |
@@ -43,7 +43,8 @@
 //!   the server uses plain `recvfrom`/`sendto`, the cheapest round trip.
 //!   `MSG_TRUNC` detects cut datagrams on both paths. Measured in
 //!   `docs/BENCHMARKS.md` (`bench/udp-echo/run.sh`).
-//! * **Not a reflector**: source ports below 1024 dropped, a token bucket
+//! * **Not a reflector**: source ports below 1024 dropped, as is a
+//!   datagram from the server's own socket (`dropped_loop`), a token bucket
 //!   per source address, `--annotate` replies charged by their size.
 //! * **Every bound is named**: slot size, batch size, socket buffers, rate,
 //!   burst, tracked sources, time-outs, flood duration; each is a constant
