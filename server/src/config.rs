@@ -374,7 +374,11 @@ COMMAND` in its own process group. Once bound, the server prints `listening on A
 Security: commands run with the server's own privileges. Without --token-file anyone who can \
 connect can run commands, so the server refuses non-loopback addresses unless a token is set \
 or --allow-unauthenticated is given. Traffic is not encrypted.",
-    after_help = "Log level: RUST_LOG (default: info, which includes one audit line per command)."
+    after_help = "Log level: RUST_LOG (default: info, which includes one audit line per command). \
+Log lines wait in memory (1 MiB at most) for a thread that writes them to stderr; on a stderr \
+nobody reads, further lines are dropped and counted rather than stalling the server.\n\n\
+Exit status: 0 after a graceful shutdown; 1 when it cannot run (an address in use); 2 for a bad \
+command line or setting."
 )]
 pub struct Cli {
     /// Address to listen on (repeatable; IPv4 or IPv6, port 0 picks a free port).
@@ -410,12 +414,13 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub handshake_timeout: u64,
 
-    /// Largest frame payload accepted from a client, in bytes.
+    /// Largest frame payload accepted from a client, in bytes (at least 64).
     #[arg(long, value_name = "BYTES", default_value_t = protocol::DEFAULT_MAX_PAYLOAD)]
     pub max_frame: usize,
 
     /// Shell that runs each command as `SHELL -c COMMAND` (`SHELL -c -- COMMAND` for a command
-    /// starting with `-`).
+    /// starting with `-`). A bare name (`bash`) is looked up on the server's PATH, and a
+    /// relative path taken from the server's directory, once, at start.
     #[arg(long, value_name = "PATH", default_value = "/bin/sh")]
     pub shell: PathBuf,
 
