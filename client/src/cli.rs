@@ -57,8 +57,9 @@ pub struct Options {
     )]
     pub connect: String,
 
-    /// File holding the shared secret the server asks for (a trailing
-    /// newline is ignored); without it, the server must not require one
+    /// File holding the shared secret the server asks for (trailing
+    /// whitespace is ignored; at most 64 KiB); without it, the server must
+    /// not require one
     #[arg(long, value_name = "PATH", conflicts_with = "legacy")]
     pub token_file: Option<PathBuf>,
 

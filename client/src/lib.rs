@@ -91,8 +91,13 @@ pub use error::{Cause, Error, SessionError};
 use conn::Connection;
 use interrupt::Interrupts;
 
+/// The largest token file read, as on the server: 64 KiB.
+pub const MAX_TOKEN: usize = 64 * 1024;
+
 /// Reads a token file: its bytes, without trailing whitespace (so a final
-/// newline does not count), as the server reads it.
+/// newline does not count), as the server reads it; a file of more than
+/// [`MAX_TOKEN`] bytes (`/dev/zero`, a log file by mistake) is refused
+/// without being read whole.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -102,10 +107,21 @@ use interrupt::Interrupts;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_token(path: &Path) -> Result<Vec<u8>, Error> {
-    let mut token = std::fs::read(path).map_err(|source| Error::TokenFile {
+    use std::io::Read as _;
+    let error = |source| Error::TokenFile {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut token = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_TOKEN as u64 + 1).read_to_end(&mut token))
+        .map_err(error)?;
+    if token.len() > MAX_TOKEN {
+        return Err(error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("over {MAX_TOKEN} bytes, which is no token (the wrong file?)"),
+        )));
+    }
     // Same rule as the server's: trailing whitespace (a final newline) is
     // not part of the secret.
     while token.last().is_some_and(u8::is_ascii_whitespace) {
@@ -199,4 +215,22 @@ pub fn run(options: &Options) -> Result<u8, Error> {
         Some(&exec),
     )?;
     session::one_shot(&mut conn, &exec, sent, forward_stdin, &interrupts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_file_is_read_with_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, vec![b'x'; MAX_TOKEN + 1]).unwrap();
+        let err = read_token(&path).unwrap_err().to_string();
+        assert!(err.contains("no token"), "{err}");
+        std::fs::write(&path, vec![b'x'; MAX_TOKEN]).unwrap();
+        assert_eq!(read_token(&path).unwrap().len(), MAX_TOKEN);
+        let err = read_token(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("no token"), "{err}");
+    }
 }
