@@ -28,6 +28,8 @@ const AFTER_HELP: &str = "\
 Modes:
   client [OPTIONS] -- COMMAND...   run COMMAND once, like `ssh host COMMAND`
   client [OPTIONS]                 REPL on a terminal; otherwise one command per line from stdin
+                                   (REPL history: $XDG_DATA_HOME/rcmd/client_history, by default
+                                   ~/.local/share/rcmd/client_history)
   client --hosts A,B -- COMMAND    run COMMAND on every host at once
 
 Exit status:
@@ -69,8 +71,9 @@ pub struct Options {
     #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "legacy")]
     pub timeout: Option<Duration>,
 
-    /// Time limit for connecting and for the handshake; 0 means no limit of
-    /// our own (the operating system's connect timeout still applies)
+    /// Time limit for connecting, then again for the whole handshake; 0 means
+    /// no limit of our own (the operating system's connect timeout still
+    /// applies)
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     pub connect_timeout: Duration,
 
