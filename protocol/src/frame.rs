@@ -315,7 +315,7 @@ error_codes! {
     BadMagic = 3,
     /// The peers speak different protocol versions.
     VersionMismatch = 4,
-    /// The authentication proof was wrong or missing.
+    /// The authentication proof was wrong.
     AuthFailed = 5,
     /// The server is at its connection limit.
     TooManyConnections = 6,
