@@ -123,7 +123,7 @@ pub struct PingArgs {
     /// Milliseconds between probes; 0: ping-pong (next probe on reply).
     #[arg(long, short = 'i', value_name = "MS", default_value_t = ping::DEFAULT_INTERVAL_MS)]
     pub interval: u64,
-    /// Bytes per probe, header included: 24 to 65,507 (65,527 over IPv6).
+    /// Bytes per probe, header included: 24 to 65,507 (65,527 to an IPv6 address not IPv4-mapped).
     #[arg(long, short = 's', value_name = "B", default_value_t = ping::DEFAULT_SIZE)]
     pub size: usize,
     /// Milliseconds before an unanswered probe counts as lost (at least 1).
@@ -146,7 +146,7 @@ pub struct FloodArgs {
     /// Datagrams per second offered, or `max`.
     #[arg(long, value_name = "PPS|max", default_value = "max", value_parser = parse_rate)]
     pub rate: Rate,
-    /// Bytes per datagram, header included: 24 to 65,507 (65,527 over IPv6).
+    /// Bytes per datagram, header included: 24 to 65,507 (65,527 to an IPv6 address not IPv4-mapped).
     #[arg(long, short = 's', value_name = "B", default_value_t = ping::DEFAULT_SIZE)]
     pub size: usize,
     /// Seconds to send (fractions allowed).
