@@ -71,9 +71,8 @@ pub struct Options {
     #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "legacy")]
     pub timeout: Option<Duration>,
 
-    /// Time limit for connecting, then again for the whole handshake; 0 means
-    /// no limit of our own (the operating system's connect timeout still
-    /// applies)
+    /// Seconds to connect, then for the whole handshake; 0 means no limit
+    /// of our own (the operating system's connect timeout still applies)
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     pub connect_timeout: Duration,
 
