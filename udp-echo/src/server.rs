@@ -423,10 +423,16 @@ impl Server {
         // A limiter with no room would drop every datagram: a server that
         // never answers, silently. Refuse the configuration instead.
         if cfg.limits.rate > 0 && (cfg.limits.burst == 0 || cfg.limits.max_sources == 0) {
+            // Name only the flag at fault: `--max-sources 65536 must be at
+            // least 1` next to a `--burst 0` read as nonsense.
+            let zero = match (cfg.limits.burst, cfg.limits.max_sources) {
+                (0, 0) => "--burst 0 and --max-sources 0",
+                (0, _) => "--burst 0",
+                _ => "--max-sources 0",
+            };
             return Err(Error::Usage(format!(
-                "--burst {} and --max-sources {} must be at least 1 with a rate limit \
-                 (otherwise nothing is ever echoed); --rate-limit 0 turns limiting off",
-                cfg.limits.burst, cfg.limits.max_sources
+                "{zero}: must be at least 1 with a rate limit (otherwise nothing is ever \
+                 echoed); --rate-limit 0 turns limiting off"
             )));
         }
         let sockets = cfg
@@ -841,12 +847,17 @@ mod tests {
             },
             ..base.clone()
         };
-        for cfg in [with(0, 16, 100), with(5, 0, 100)] {
-            assert!(
-                matches!(Server::bind(&cfg), Err(Error::Usage(_))),
-                "{:?}",
-                cfg.limits
-            );
+        for (cfg, named, not_named) in [
+            (with(0, 16, 100), "--burst 0", "--max-sources"),
+            (with(5, 0, 100), "--max-sources 0", "--burst"),
+        ] {
+            match Server::bind(&cfg) {
+                // Only the flag at fault is named.
+                Err(Error::Usage(why)) => {
+                    assert!(why.contains(named) && !why.contains(not_named), "{why}")
+                }
+                other => panic!("{:?}: {:?}", cfg.limits, other.map(|_| ())),
+            }
         }
         // With limiting off, burst and sources do not matter.
         assert!(Server::bind(&with(0, 0, 0)).is_ok());
