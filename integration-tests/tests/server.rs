@@ -434,6 +434,65 @@ fn client_gone_mid_command_kills_the_whole_group() {
     assert_eq!(c.run("echo ok").stdout, b"ok\n");
 }
 
+/// Closes `stream` with a reset (SO_LINGER 0), as a client killed hard or a
+/// middlebox would.
+fn reset(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads a `linger` of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER");
+    drop(stream);
+}
+
+#[test]
+fn a_background_process_is_killed_when_its_client_resets_during_the_linger() {
+    // The shell exits at once; its background child holds the output, so
+    // the (long) linger runs. The client resets meanwhile: the child must
+    // go with it, not outlive everyone as an orphan.
+    let server = start(&["--linger-ms", "20000"]);
+    let mut c = Raw::connect(server.addr());
+    c.exec("sleep 60 & echo $$ $!");
+    let Some(Frame::Stdout(line)) = c.next() else {
+        panic!("expected the pids")
+    };
+    let pids: Vec<i32> = String::from_utf8_lossy(&line)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let (shell, child) = (pids[0], pids[1]);
+    let waiting = Instant::now();
+    while process_exists(shell) {
+        assert!(waiting.elapsed() < LIMIT, "the shell did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(process_exists(child));
+    let Raw { writer, reader } = c;
+    drop(reader);
+    reset(writer);
+    server.wait_for_log("reset by", LIMIT);
+    let reset_at = Instant::now();
+    while process_exists(child) {
+        assert!(
+            reset_at.elapsed() < Duration::from_secs(5),
+            "pid {child} outlived its client that reset"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.wait_for_log("cmd=\"sleep 60 & echo $$ $!\"", LIMIT);
+}
+
 #[test]
 fn client_closing_without_reset_mid_command_gets_its_command_killed_promptly() {
     // A plain close (FIN) looks like a half-close at first; the server's

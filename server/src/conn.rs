@@ -551,8 +551,15 @@ impl Connection {
     fn kill_all(&mut self) {
         self.drop_queued("connection closed");
         if let Some(job) = self.cmds.front_mut().and_then(|c| c.job.as_mut()) {
-            if job.status.is_none() {
+            if job.status.is_none() || job.kill_at.is_some() {
+                // Running, or a timed-out group's survivor due its SIGKILL.
                 job.kill(libc::SIGKILL);
+            } else if !job.output_closed() {
+                // The shell is reaped but its group lingers, holding the
+                // output (`sleep 100 & echo x`): the hang-up the linger
+                // would have ended with, now. Closing the pipes alone
+                // left it running, an orphan.
+                job.kill(libc::SIGHUP);
             }
             job.close_output();
             job.close_stdin();
