@@ -88,7 +88,8 @@ pub struct Options {
     pub hosts: Option<String>,
 
     /// Fan out: run COMMAND on every address in this file (one a line, `#`
-    /// starts a comment); a malformed line is an error naming it
+    /// starts a comment, at most 16 MiB); a malformed line is an error
+    /// naming it
     #[arg(long, value_name = "PATH")]
     pub hosts_file: Option<PathBuf>,
 

@@ -107,21 +107,11 @@ pub const MAX_TOKEN: usize = 64 * 1024;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_token(path: &Path) -> Result<Vec<u8>, Error> {
-    use std::io::Read as _;
-    let error = |source| Error::TokenFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut token = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_TOKEN as u64 + 1).read_to_end(&mut token))
-        .map_err(error)?;
-    if token.len() > MAX_TOKEN {
-        return Err(error(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("over {MAX_TOKEN} bytes, which is no token (the wrong file?)"),
-        )));
-    }
+    let mut token =
+        read_bounded(path, MAX_TOKEN, "no token").map_err(|source| Error::TokenFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
     // Same rule as the server's: trailing whitespace (a final newline) is
     // not part of the secret.
     while token.last().is_some_and(u8::is_ascii_whitespace) {
@@ -136,16 +126,40 @@ pub fn read_token(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(token)
 }
 
+/// The largest hosts file read (`--hosts-file`): half a million hosts and
+/// more.
+pub const MAX_HOSTS_FILE: usize = 16 * 1024 * 1024;
+
+/// Reads at most `max` bytes of `path`; a longer file (`/dev/zero`, a log
+/// by mistake) is an error saying it is `what`, without being read whole.
+fn read_bounded(path: &Path, max: usize, what: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("over {max} bytes, which is {what} (the wrong file?)"),
+        ));
+    }
+    Ok(bytes)
+}
+
 fn fanout_hosts(options: &Options) -> Result<Vec<String>, Error> {
     let mut lists = Vec::new();
     if let Some(list) = &options.hosts {
         lists.push(hosts::parse_list(list).map_err(|why| Error::Usage(format!("--hosts: {why}")))?);
     }
     if let Some(path) = &options.hosts_file {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::HostsFile {
+        let error = |source| Error::HostsFile {
             path: path.clone(),
             source,
-        })?;
+        };
+        let bytes = read_bounded(path, MAX_HOSTS_FILE, "no hosts file").map_err(error)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
         lists.push(
             hosts::parse_file(&text)
                 .map_err(|why| Error::Usage(format!("hosts file {}: {why}", path.display())))?,

@@ -648,6 +648,22 @@ fn fan_out_shows_entries_without_a_port_with_the_port_used() {
     );
 }
 
+/// Regression: the hosts file was read whole, whatever its size, so
+/// `--hosts-file /dev/zero` ate memory until the allocation failed.
+#[test]
+fn endless_hosts_file_is_refused_without_being_read_whole() {
+    let mut cmd = bin("client");
+    cmd.args(["--hosts-file", "/dev/zero", "--", "true"]);
+    let output = run_with_input(cmd, b"", Duration::from_secs(20));
+    // As for any file that cannot be read (the token file too): 255.
+    assert_eq!(code(&output), 255, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "client: cannot read hosts file /dev/zero: over 16777216 bytes, \
+         which is no hosts file (the wrong file?)\n"
+    );
+}
+
 /// Regression: a malformed hosts-file line became an "unreachable" host
 /// after everything else had run; it is now refused up front, naming the
 /// file and the line.
