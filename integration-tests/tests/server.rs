@@ -1205,6 +1205,36 @@ fn sigterm_answers_the_running_command_before_refusing_the_queued_one() {
 }
 
 #[test]
+fn at_shutdown_a_running_command_still_gets_its_stdin_and_finishes_within_the_grace() {
+    // `wc -c` of an upload can only finish if the rest of the upload still
+    // reaches it; it used to be starved of it, and killed at the grace.
+    let mut server = start(&["--shutdown-grace", "5"]);
+    let mut c = Raw::connect(server.addr());
+    c.send(&Frame::Exec(Exec {
+        stdin: true,
+        ..Exec::new("echo running; wc -c")
+    }));
+    c.send(&Frame::Stdin("first ".into()));
+    assert_eq!(c.next(), Some(Frame::Stdout("running\n".into())));
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM);
+    server.wait_for_log("shutting down", LIMIT);
+    c.send(&Frame::Stdin("and last".into()));
+    c.send(&Frame::StdinEof);
+    let out = c.collect();
+    assert_eq!(out.stdout, b"14\n");
+    assert_eq!(out.termination(), Termination::Code(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "finished only after {:?}, the grace",
+        signalled.elapsed()
+    );
+    assert!(matches!(c.next(), Some(Frame::Error(e)) if e.code == ErrorCode::ShuttingDown));
+    assert_eq!(c.next(), None);
+    assert_eq!(server.wait_timeout(LIMIT).and_then(|s| s.code()), Some(0));
+}
+
+#[test]
 fn sigterm_tells_an_idle_client_at_once_not_after_the_grace() {
     let mut server = start(&["--shutdown-grace", "20"]);
     let mut c = Raw::connect(server.addr());

@@ -393,9 +393,11 @@ impl Connection {
         );
     }
 
-    /// Begins a graceful shutdown: nothing new is read, and queued commands
-    /// that have not started are dropped. The running one goes on; after
-    /// its output and `Exit`, one `ShuttingDown` error answers whatever the
+    /// Begins a graceful shutdown: queued commands that have not started
+    /// are dropped, and nothing new is read, except the stdin of the
+    /// running command while it still takes it (see
+    /// `stop_reading_at_shutdown`). The running one goes on; after its
+    /// output and `Exit`, one `ShuttingDown` error answers whatever the
     /// client sent after it, and the connection closes (see
     /// `check_closed`). An error sent at once would overtake that output,
     /// and a client stops at the first `Error`. A client still in its
@@ -404,8 +406,31 @@ impl Connection {
         if matches!(self.phase, Phase::Handshake(_)) {
             self.fail(ErrorCode::ShuttingDown, "server shutting down".to_string());
         }
-        self.read_closed = true;
         self.drop_queued("server shutting down");
+        self.stop_reading_at_shutdown();
+    }
+
+    /// At shutdown the client's stream is read only as long as the running
+    /// command still takes its stdin: a command reading it (`wc -c`,
+    /// `sha256sum` of an upload) can only finish within the grace if its
+    /// input keeps coming. Frames that come with it are still handled: a
+    /// `Signal` reaches the command, a late `Exec` is answered by the
+    /// `ShuttingDown` error. Once that stdin ends, reading stops for good.
+    fn stop_reading_at_shutdown(&mut self) {
+        if self.read_closed {
+            return;
+        }
+        let takes_stdin = self.cmds.front().is_some_and(|cmd| {
+            !cmd.stdin_eof
+                && cmd.seq == self.execs
+                && cmd
+                    .job
+                    .as_ref()
+                    .is_some_and(|job| job.status.is_none() && job.stdin_open())
+        });
+        if !takes_stdin {
+            self.read_closed = true;
+        }
     }
 
     /// Drops the commands that have not started, each with an audit line:
@@ -447,6 +472,9 @@ impl Connection {
             match self.flush() {
                 Ok(p) => progress |= p,
                 Err(e) => self.abort(&format!("connection lost: {e}")),
+            }
+            if ctx.shutting_down {
+                self.stop_reading_at_shutdown();
             }
             if let Some(status) = self.check_closed(ctx) {
                 return status;

@@ -83,7 +83,8 @@
 //!   than stopping every client ([`logging`]).
 //! * **Graceful shutdown** on SIGINT/SIGTERM, and on SIGHUP unless it is
 //!   ignored (`nohup`): stop accepting, drop queued commands, let running
-//!   ones finish within `--shutdown-grace`, then SIGKILL their groups,
+//!   ones finish within `--shutdown-grace` (still reading the stdin they
+//!   take, or they could not), then SIGKILL their groups,
 //!   deliver their output and `Exit`, and only then tell every client with
 //!   one `ShuttingDown` error, exit 0. A second signal skips the grace.
 //!
