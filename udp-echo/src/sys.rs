@@ -514,14 +514,6 @@ pub fn recv_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
 pub fn poll_readable_for(fds: &[RawFd], timeout: std::time::Duration) -> io::Result<Vec<bool>> {
     #[cfg(target_os = "linux")]
     {
-        let mut p: Vec<libc::pollfd> = fds
-            .iter()
-            .map(|&fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
         let ts = libc::timespec {
             tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
             // Below 10^9: fits any c_long.
@@ -529,24 +521,14 @@ pub fn poll_readable_for(fds: &[RawFd], timeout: std::time::Duration) -> io::Res
         };
         // SAFETY: p is a valid array of p.len() pollfds; ts outlives the
         // call; a null signal mask leaves the mask alone.
-        let n = unsafe {
+        poll_with(fds, |p| unsafe {
             libc::ppoll(
                 p.as_mut_ptr(),
                 p.len() as libc::nfds_t,
                 &ts,
                 std::ptr::null(),
             )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(vec![false; fds.len()]);
-            }
-            return Err(e);
-        }
-        Ok(p.iter()
-            .map(|x| x.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
-            .collect())
+        })
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -559,6 +541,19 @@ pub fn poll_readable_for(fds: &[RawFd], timeout: std::time::Duration) -> io::Res
 /// forever). Returns which are readable; an interrupting signal gives an
 /// empty list, so the caller rechecks its flags.
 pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    // SAFETY: p is a valid array of p.len() pollfds.
+    poll_with(fds, |p| unsafe {
+        libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms)
+    })
+}
+
+/// One `poll`-family call, `wait`, over `fds` for reading: which are
+/// readable (or failed, or hung up); all `false` after an interrupting
+/// signal.
+fn poll_with(
+    fds: &[RawFd],
+    wait: impl FnOnce(&mut [libc::pollfd]) -> libc::c_int,
+) -> io::Result<Vec<bool>> {
     let mut p: Vec<libc::pollfd> = fds
         .iter()
         .map(|&fd| libc::pollfd {
@@ -567,9 +562,7 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
             revents: 0,
         })
         .collect();
-    // SAFETY: p is a valid array of p.len() pollfds.
-    let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
-    if n < 0 {
+    if wait(&mut p) < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::Interrupted {
             return Ok(vec![false; fds.len()]);
