@@ -1402,32 +1402,38 @@ fn bare_close_during_the_handshake_hints_at_a_legacy_server() {
     );
 }
 
+/// A peer that answers one `Exec` with `output` on stdout (if any) and exit
+/// 0, then at once with a `ShuttingDown` error and a close: a server
+/// stopping right after its last answer.
+fn server_leaving_after_one_answer(output: &'static str) -> (String, thread::JoinHandle<()>) {
+    fake_server(move |mut conn, mut reader| {
+        let exec = reader.read_frame().expect("read exec");
+        assert!(matches!(exec, Some(protocol::Frame::Exec(_))), "{exec:?}");
+        let stdout = (!output.is_empty()).then(|| protocol::Frame::Stdout(output.into()));
+        let exit = protocol::Frame::Exit(protocol::Exit {
+            termination: protocol::Termination::Code(0),
+            timed_out: false,
+            runtime_us: 1,
+        });
+        let bye = protocol::Frame::Error(protocol::ErrorFrame::new(
+            protocol::ErrorCode::ShuttingDown,
+            "server shutting down",
+        ));
+        for frame in stdout.iter().chain([&exit, &bye]) {
+            protocol::io::write_frame(&mut conn, frame).expect("write");
+        }
+        conn.shutdown(std::net::Shutdown::Write).expect("close");
+        read_until_closed(&mut reader);
+    })
+}
+
 /// Regression: in stdin mode, a server that shut down right after answering
 /// the last command could turn the script's success into 255, when its
 /// `ShuttingDown` came in before the client had seen its own input end.
 /// Every command given was answered: that is a success.
 #[test]
 fn stdin_mode_succeeds_when_the_server_leaves_after_answering_everything() {
-    let (addr, peer) = fake_server(move |mut conn, mut reader| {
-        let exec = reader.read_frame().expect("read exec");
-        assert!(matches!(exec, Some(protocol::Frame::Exec(_))), "{exec:?}");
-        for frame in [
-            protocol::Frame::Stdout("done\n".into()),
-            protocol::Frame::Exit(protocol::Exit {
-                termination: protocol::Termination::Code(0),
-                timed_out: false,
-                runtime_us: 1,
-            }),
-            protocol::Frame::Error(protocol::ErrorFrame::new(
-                protocol::ErrorCode::ShuttingDown,
-                "server shutting down",
-            )),
-        ] {
-            protocol::io::write_frame(&mut conn, &frame).expect("write");
-        }
-        conn.shutdown(std::net::Shutdown::Write).expect("close");
-        read_until_closed(&mut reader);
-    });
+    let (addr, peer) = server_leaving_after_one_answer("done\n");
     let mut child = client_to(&addr)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1454,25 +1460,7 @@ fn stdin_mode_succeeds_when_the_server_leaves_after_answering_everything() {
 /// it can never run, which is not a success.
 #[test]
 fn stdin_mode_fails_when_the_server_leaves_with_input_still_coming() {
-    let (addr, peer) = fake_server(move |mut conn, mut reader| {
-        let exec = reader.read_frame().expect("read exec");
-        assert!(matches!(exec, Some(protocol::Frame::Exec(_))), "{exec:?}");
-        for frame in [
-            protocol::Frame::Exit(protocol::Exit {
-                termination: protocol::Termination::Code(0),
-                timed_out: false,
-                runtime_us: 1,
-            }),
-            protocol::Frame::Error(protocol::ErrorFrame::new(
-                protocol::ErrorCode::ShuttingDown,
-                "server shutting down",
-            )),
-        ] {
-            protocol::io::write_frame(&mut conn, &frame).expect("write");
-        }
-        conn.shutdown(std::net::Shutdown::Write).expect("close");
-        read_until_closed(&mut reader);
-    });
+    let (addr, peer) = server_leaving_after_one_answer("");
     let mut child = client_to(&addr)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
