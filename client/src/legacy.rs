@@ -165,14 +165,28 @@ mod tests {
     use std::net::TcpListener;
     use std::thread;
 
-    #[test]
-    fn reply_split_across_reads_is_reassembled() {
+    /// A session with a peer on loopback that runs `script` on its end of
+    /// the connection, the first request already read into `request`.
+    fn with_peer(
+        script: impl FnOnce(TcpStream, &mut [u8; 1024], usize) + Send + 'static,
+    ) -> (LegacySession, thread::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = thread::spawn(move || {
             let (mut conn, _) = listener.accept().unwrap();
             let mut request = [0u8; 1024];
             let n = conn.read(&mut request).unwrap();
+            script(conn, &mut request, n);
+        });
+        (
+            LegacySession::new(TcpStream::connect(addr).unwrap()),
+            server,
+        )
+    }
+
+    #[test]
+    fn reply_split_across_reads_is_reassembled() {
+        let (mut session, server) = with_peer(|mut conn, request, n| {
             assert_eq!(&request[..n], b"echo hi");
             for piece in [&[3u8, 0][..], &[0, 0, b'h'], b"i\n"] {
                 conn.write_all(piece).unwrap();
@@ -180,23 +194,15 @@ mod tests {
                 thread::sleep(std::time::Duration::from_millis(5));
             }
         });
-        let stream = TcpStream::connect(addr).unwrap();
-        let mut session = LegacySession::new(stream);
         assert_eq!(&session.run(b"echo hi").unwrap()[..], b"hi\n");
         server.join().unwrap();
     }
 
     #[test]
     fn negative_length_is_a_protocol_error_not_a_panic() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            let mut request = [0u8; 1024];
-            let _ = conn.read(&mut request).unwrap();
+        let (mut session, server) = with_peer(|mut conn, _, _| {
             conn.write_all(&(-5i32).to_le_bytes()).unwrap();
         });
-        let mut session = LegacySession::new(TcpStream::connect(addr).unwrap());
         assert!(matches!(session.run(b"x"), Err(Cause::Legacy(_))));
         server.join().unwrap();
     }
@@ -205,17 +211,11 @@ mod tests {
     /// server was in --legacy mode, which it had just shown it is.
     #[test]
     fn bad_reply_after_a_good_one_has_no_legacy_mode_hint() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            let mut request = [0u8; 1024];
-            let _ = conn.read(&mut request).unwrap();
+        let (mut session, server) = with_peer(|mut conn, request, _| {
             conn.write_all(&[2, 0, 0, 0, b'o', b'k']).unwrap();
-            let _ = conn.read(&mut request).unwrap();
+            let _ = conn.read(request).unwrap();
             conn.write_all(&(-5i32).to_le_bytes()).unwrap();
         });
-        let mut session = LegacySession::new(TcpStream::connect(addr).unwrap());
         assert_eq!(&session.run(b"a").unwrap()[..], b"ok");
         let error = session.run(b"b").unwrap_err();
         assert!(matches!(error, Cause::LegacyLater(_)), "{error:?}");
