@@ -902,6 +902,11 @@ impl Pty {
         }
     }
 
+    /// Waits for the REPL's prompt after a command that ended with `status`.
+    fn prompt(&mut self, addr: &str, status: u8) -> String {
+        self.expect(&format!("{addr} [{status}]> "))
+    }
+
     fn send(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).expect("type");
         self.writer.flush().expect("flush");
@@ -931,7 +936,7 @@ fn repl_session() -> (Daemon, String, tempfile::TempDir, Pty) {
     let addr = server.addr().to_string();
     let data = tempfile::tempdir().expect("tempdir");
     let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     (server, addr, data, pty)
 }
 
@@ -940,17 +945,17 @@ fn repl_in_a_terminal_has_a_prompt_history_status_and_bye() {
     let (_server, addr, data, mut pty) = repl_session();
     pty.send("echo hel''lo\r");
     pty.expect("hello");
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     pty.send("\r"); // an empty line does nothing
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     pty.send("sh -c 'exit 3'\r");
-    pty.expect(&format!("{addr} [3]> "));
+    pty.prompt(&addr, 3);
     // Up twice: the history brings back the echo.
     pty.send("\x1b[A\x1b[A\r");
     pty.expect("hello");
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     pty.send("exit 4\r");
-    pty.expect(&format!("{addr} [4]> "));
+    pty.prompt(&addr, 4);
     pty.send("bye\r");
     assert_eq!(pty.wait(), 4, "the last command's status");
     let history = std::fs::read_to_string(data.path().join("rcmd/client_history"))
@@ -968,10 +973,10 @@ fn repl_ctrl_c_cancels_the_command_not_the_session_and_ctrl_d_leaves() {
     pty.expect("running");
     pty.send("\x03");
     pty.expect("cancelled by Ctrl-C");
-    pty.expect(&format!("{addr} [130]> "));
+    pty.prompt(&addr, 130);
     pty.send("echo still''here\r");
     pty.expect("stillhere");
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     pty.send("\x04");
     assert_eq!(pty.wait(), 0);
 }
@@ -989,10 +994,10 @@ fn repl_second_ctrl_c_kills_a_command_that_ignores_the_first_and_keeps_the_sessi
     pty.expect("got-int");
     pty.send("\x03");
     pty.expect("cancelled by Ctrl-C; remote command killed by signal 9 (SIGKILL)");
-    pty.expect(&format!("{addr} [137]> "));
+    pty.prompt(&addr, 137);
     pty.send("echo still''here\r");
     pty.expect("stillhere");
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
 }
@@ -1845,7 +1850,7 @@ fn repl_survives_a_server_restart_mid_command_and_a_failed_reconnect() {
     let addr = server.addr().to_string();
     let data = tempfile::tempdir().expect("tempdir");
     let mut pty = Pty::spawn(&["--connect".into(), addr.clone()], data.path());
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     // The quotes keep the typed line's echo from matching the output.
     pty.send("echo st''arted; sleep 5\r");
     pty.expect("started");
@@ -1853,17 +1858,17 @@ fn repl_survives_a_server_restart_mid_command_and_a_failed_reconnect() {
     pty.expect(&format!(
         "client: {addr}: connection closed by the server before the command finished"
     ));
-    pty.expect(&format!("{addr} [255]> "));
+    pty.prompt(&addr, 255);
     pty.send("echo nobody\r");
     pty.expect(&format!("client: {addr}: connection refused"));
-    pty.expect(&format!("{addr} [255]> "));
+    pty.prompt(&addr, 255);
     let _restarted = Daemon::start("server", &["--listen", &addr]);
     pty.send("echo back''again\r");
     pty.expect(&format!(
         "client: {addr}: (reconnected: the connection was lost)"
     ));
     pty.expect("backagain");
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
 }
@@ -1880,7 +1885,7 @@ fn repl_ignores_a_sigint_between_commands() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     pty.send("echo al''ive\r");
     pty.expect("alive");
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
 }
@@ -1894,13 +1899,13 @@ fn repl_output_without_a_final_newline_is_not_drawn_over_by_the_prompt() {
     for command in ["printf a''bc", "printf a''bc >&2"] {
         pty.send(&format!("{command}\r"));
         pty.expect("abc");
-        let after = pty.expect(&format!("{addr} [0]> "));
+        let after = pty.prompt(&addr, 0);
         assert!(after.starts_with("\r\n"), "{command}: {after:?}");
     }
     // Output that ends its line gets no extra one.
     pty.send("echo x''y\r");
     pty.expect("xy\r\n");
-    let after = pty.expect(&format!("{addr} [0]> "));
+    let after = pty.prompt(&addr, 0);
     assert!(!after.contains('\n'), "{after:?}");
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
@@ -1917,11 +1922,11 @@ fn repl_line_over_the_frame_limit_is_refused_and_the_session_goes_on() {
     pty.expect(&format!(
         "client: {addr}: cannot send: frame payload of 1100008 bytes is over the maximum"
     ));
-    pty.expect(&format!("{addr} [255]> "));
+    pty.prompt(&addr, 255);
     pty.send("echo st''ill here\r");
     let shown = pty.expect("still here");
     assert!(!shown.contains("reconnected"), "{shown}");
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(&addr, 0);
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
 }
@@ -1932,14 +1937,14 @@ fn repl_line_over_the_frame_limit_is_refused_and_the_session_goes_on() {
 fn repl_command_after_a_reconnect(addr: &str, before: impl FnOnce(), command: &str, output: &str) {
     let data = tempfile::tempdir().expect("tempdir");
     let mut pty = Pty::spawn(&["--connect".into(), addr.to_string()], data.path());
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(addr, 0);
     before();
     pty.send(&format!("{command}\r"));
     pty.expect(&format!(
         "client: {addr}: (reconnected: the server closed the idle connection)"
     ));
     pty.expect(output);
-    pty.expect(&format!("{addr} [0]> "));
+    pty.prompt(addr, 0);
     pty.send("bye\r");
     assert_eq!(pty.wait(), 0);
 }
