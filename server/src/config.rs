@@ -186,10 +186,15 @@ impl Config {
                 )));
             }
         }
-        resolve_shell(&self.shell).map_err(|why| {
-            ConfigError::Invalid(format!("--shell {}: {why}", self.shell.display()))
-        })?;
+        self.shell_path()?;
         Ok(())
+    }
+
+    /// The shell as an absolute path ([`resolve_shell`]), or why it cannot
+    /// run commands.
+    pub fn shell_path(&self) -> Result<PathBuf, ConfigError> {
+        resolve_shell(&self.shell)
+            .map_err(|why| ConfigError::Invalid(format!("--shell {}: {why}", self.shell.display())))
     }
 }
 

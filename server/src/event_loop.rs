@@ -88,12 +88,7 @@ impl Server {
         config.validate()?;
         // Found once, from here: not from each command's directory, nor on
         // the PATH its Exec may set.
-        config.shell = crate::config::resolve_shell(&config.shell).map_err(|why| {
-            crate::config::ConfigError::Invalid(format!(
-                "--shell {}: {why}",
-                config.shell.display()
-            ))
-        })?;
+        config.shell = config.shell_path()?;
         match sys::raise_nofile_limit() {
             Ok(limit) => log::debug!("open-file limit: {limit}"),
             Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
